@@ -1,0 +1,710 @@
+#!/usr/bin/env bash
+# deploy/local/stack.sh - the local engagiert stack, without Docker.
+#
+# Installs, starts and stops a real Apache Kafka broker (KRaft, one combined node), FerretDB on
+# SQLite (MongoDB wire protocol) and Mailpit (SMTP + REST API), plus the three Python services.
+# Everything lives under $STACK_DIR (default <repo>/.stack):
+#   bin/          ferretdb, mailpit (built from the Go module proxy)
+#   kafka-libs/   the broker's jars (resolved by Maven from deploy/local/kafka/pom.xml)
+#   data/         all data (Kafka log dirs, FerretDB's SQLite files, Mailpit's DB)
+#   logs/         one <name>.log per process
+#   run/          one <name>.pid per process
+#
+# Usage: deploy/local/stack.sh <command>   (see `usage` below or deploy/local/README.md)
+set -euo pipefail
+
+# --- Pinned versions ----------------------------------------------------------------------------
+KAFKA_VERSION=4.1.1        # org.apache.kafka:kafka_2.13 (overrides the pom's kafka.version)
+LOG4J_VERSION=2.24.3       # log4j-core + log4j-slf4j-impl (overrides the pom's log4j.version)
+FERRETDB_VERSION=v1.24.2   # github.com/FerretDB/FerretDB
+MAILPIT_VERSION=v1.27.11   # github.com/axllent/mailpit
+
+# --- Settings (all overridable from the environment) --------------------------------------------
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$SCRIPT_DIR/../.." && pwd)
+STACK_DIR=${STACK_DIR:-$REPO_DIR/.stack}
+KAFKA_PORT=${KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+MONGODB_PORT=${MONGODB_PORT:-27017}
+SMTP_PORT=${SMTP_PORT:-1025}
+MAILPIT_HTTP_PORT=${MAILPIT_HTTP_PORT:-8025}
+REGISTRY_PORT=${REGISTRY_PORT:-8001}
+EVENTS_PORT=${EVENTS_PORT:-8002}
+NOTIFICATIONS_PORT=${NOTIFICATIONS_PORT:-8003}
+TOPIC_PARTITIONS=${TOPIC_PARTITIONS:-3}
+KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xmx512m -Xms256m}
+INFRA_TIMEOUT=${INFRA_TIMEOUT:-90}       # seconds until Kafka/FerretDB/Mailpit must be healthy
+SERVICE_TIMEOUT=${SERVICE_TIMEOUT:-60}   # seconds until a service's /readyz must answer 200
+STOP_TIMEOUT=${STOP_TIMEOUT:-30}         # seconds between SIGTERM and SIGKILL
+
+BIN_DIR=$STACK_DIR/bin
+KAFKA_LIBS=$STACK_DIR/kafka-libs
+DATA_DIR=$STACK_DIR/data
+LOG_DIR=$STACK_DIR/logs
+RUN_DIR=$STACK_DIR/run
+KAFKA_POM=$SCRIPT_DIR/kafka/pom.xml
+KAFKA_LOG4J=$SCRIPT_DIR/kafka/log4j2.properties
+PY=$REPO_DIR/.venv/bin/python
+
+KAFKA_BOOTSTRAP=localhost:$KAFKA_PORT
+LOCAL_MONGODB_URL=mongodb://127.0.0.1:$MONGODB_PORT/
+# A MONGODB_URL from the environment switches FerretDB off (that server is used instead), unless
+# it is just our own local URL (e.g. exported earlier by `stack.sh env`).
+EXTERNAL_MONGODB=false
+if [[ -n ${MONGODB_URL:-} && ${MONGODB_URL} != "$LOCAL_MONGODB_URL" ]]; then
+  EXTERNAL_MONGODB=true
+fi
+EFFECTIVE_MONGODB_URL=${MONGODB_URL:-$LOCAL_MONGODB_URL}
+
+# Go may be installed but not on PATH in non-login shells.
+if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
+  PATH=$PATH:/usr/local/go/bin
+fi
+
+INFRA=(kafka ferretdb mailpit)
+SERVICES=(registry events notifications)
+
+# What a component's command line contains: guards against a recycled pid in a stale pid file.
+declare -A MARKER=(
+  [kafka]=kafka.Kafka
+  [ferretdb]=ferretdb
+  [mailpit]=mailpit
+  [registry]=engagiert.registry.main:app
+  [events]=engagiert.events.main:app
+  [notifications]=engagiert.notifications.main:app
+)
+declare -A PORTS=(
+  [kafka]="$KAFKA_PORT $KAFKA_CONTROLLER_PORT"
+  [ferretdb]="$MONGODB_PORT"
+  [mailpit]="$SMTP_PORT $MAILPIT_HTTP_PORT"
+  [registry]="$REGISTRY_PORT"
+  [events]="$EVENTS_PORT"
+  [notifications]="$NOTIFICATIONS_PORT"
+)
+# Which variable a user sets to move a component to another port (for error messages).
+declare -A PORT_VARS=(
+  [$KAFKA_PORT]=KAFKA_PORT [$KAFKA_CONTROLLER_PORT]=KAFKA_CONTROLLER_PORT
+  [$MONGODB_PORT]=MONGODB_PORT [$SMTP_PORT]=SMTP_PORT [$MAILPIT_HTTP_PORT]=MAILPIT_HTTP_PORT
+  [$REGISTRY_PORT]=REGISTRY_PORT [$EVENTS_PORT]=EVENTS_PORT
+  [$NOTIFICATIONS_PORT]=NOTIFICATIONS_PORT
+)
+
+# --- Helpers -------------------------------------------------------------------------------------
+say() { printf '%s\n' "$*"; }
+die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
+
+# Hide the password of a URL like mongodb://user:secret@host/ in messages.
+mask_url() { sed -E 's#//([^:/@]+):[^@]*@#//\1:***@#' <<<"$1"; }
+
+need() {
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null 2>&1 || die "'$tool' is needed but not installed"
+  done
+}
+
+need_venv() {
+  [[ -x $PY ]] || die "$PY not found: run 'uv sync' in $REPO_DIR first"
+}
+
+# Serialise concurrent invocations (e.g. two `up`s). Children must not inherit fd 9, or they
+# would hold the lock for as long as they run: launch() closes it.
+take_lock() {
+  mkdir -p "$RUN_DIR"
+  exec 9>"$RUN_DIR/stack.lock"
+  flock -w 600 9 || die "another stack.sh holds $RUN_DIR/stack.lock"
+}
+
+pid_file() { printf '%s/%s.pid' "$RUN_DIR" "$1"; }
+log_file() { printf '%s/%s.log' "$LOG_DIR" "$1"; }
+
+# Print the pid of component $1 if it is running (pid file + live process + matching command line).
+running_pid() {
+  local name=$1 file pid cmdline
+  file=$(pid_file "$name")
+  [[ -f $file ]] || return 1
+  pid=$(<"$file")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  [[ -r /proc/$pid/cmdline ]] || return 1
+  cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
+  [[ $cmdline == *"${MARKER[$name]}"* ]] || return 1
+  printf '%s' "$pid"
+}
+
+# Describe who listens on TCP port $1 ("pid 123: python3 -m http.server"), or fail when nobody does.
+port_owner() {
+  local port=$1 line pid cmd
+  line=$(ss -Hltnp "( sport = :$port )" 2>/dev/null | head -n 1) || true
+  [[ -n $line ]] || return 1
+  pid=$(grep -oE 'pid=[0-9]+' <<<"$line" | head -n 1 | cut -d= -f2) || true
+  if [[ -n $pid ]]; then
+    cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-120) || true
+    printf 'pid %s: %s' "$pid" "${cmd:-?}"
+  else
+    printf 'unknown process (run as root or use ss -ltnp to see it)'
+  fi
+}
+
+# Refuse to start component $1 when one of its ports is taken by anything else.
+check_ports_free() {
+  local name=$1 port owner
+  for port in ${PORTS[$name]}; do
+    if owner=$(port_owner "$port"); then
+      die "$name: port $port is in use by another process ($owner); stop it or set ${PORT_VARS[$port]}"
+    fi
+  done
+}
+
+# Print (to stderr) the last 40 lines of component $1's log, from its latest start only.
+tail_log() {
+  local file
+  file=$(log_file "$1")
+  printf -- '----- last lines of %s -----\n' "$file" >&2
+  awk '/^===== .* starting / { n = 0 } { lines[++n] = $0 }
+       END { for (i = (n > 40 ? n - 39 : 1); i <= n; i++) print lines[i] }' "$file" >&2 2>/dev/null || true
+  printf -- '-----\n' >&2
+}
+
+# Start "$@" in the background, in its own session (Ctrl-C in this terminal does not reach it),
+# with stdout/stderr appended to logs/<name>.log and its pid in run/<name>.pid.
+launch() {
+  local name=$1
+  shift
+  mkdir -p "$LOG_DIR" "$RUN_DIR"
+  printf '===== %s starting %s: %s\n' "$(date -Is)" "$name" "$*" >>"$(log_file "$name")"
+  setsid "$@" </dev/null >>"$(log_file "$name")" 2>&1 9>&- &
+  echo $! >"$(pid_file "$name")"
+}
+
+# Wait until `$2` (a health check function) succeeds for component $1, for at most $3 seconds.
+wait_healthy() {
+  local name=$1 check=$2 timeout=$3 deadline=$((SECONDS + $3))
+  until "$check"; do
+    if ! running_pid "$name" >/dev/null; then
+      tail_log "$name"
+      die "$name: exited during startup (log: $(log_file "$name"))"
+    fi
+    if ((SECONDS >= deadline)); then
+      tail_log "$name"
+      die "$name: not healthy after ${timeout}s (log: $(log_file "$name"))"
+    fi
+    sleep 0.5
+  done
+}
+
+# True while process $1 exists and is not a zombie (an exited child nobody has reaped yet).
+alive() {
+  local stat
+  kill -0 "$1" 2>/dev/null || return 1
+  stat=$(cat 2>/dev/null <"/proc/$1/stat") || return 1
+  [[ ${stat##*) } != Z* ]]
+}
+
+# Stop components "$@" together: SIGTERM to each, wait up to STOP_TIMEOUT seconds for all of
+# them to exit, SIGKILL what is left; remove their pid files.
+stop_components() {
+  local name pid
+  local -A pids=() killed=()
+  for name in "$@"; do
+    if pid=$(running_pid "$name"); then
+      say "$name: stopping (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      pids[$name]=$pid
+    else
+      say "$name: not running"
+      rm -f "$(pid_file "$name")"
+    fi
+  done
+  local deadline=$((SECONDS + STOP_TIMEOUT))
+  while ((${#pids[@]})); do
+    for name in "${!pids[@]}"; do
+      if ! alive "${pids[$name]}"; then
+        rm -f "$(pid_file "$name")"
+        say "$name: stopped"
+        unset "pids[$name]"
+      elif ((SECONDS >= deadline)) && [[ -z ${killed[$name]:-} ]]; then
+        say "$name: still running after ${STOP_TIMEOUT}s, sending SIGKILL"
+        kill -KILL "${pids[$name]}" 2>/dev/null || true
+        killed[$name]=1
+      fi
+    done
+    if ((${#pids[@]})); then sleep 0.2; fi
+  done
+  return 0
+}
+
+# --- Health checks (exit status only) ------------------------------------------------------------
+
+# Kafka: a real metadata round trip (describe cluster + list topics), not just a TCP connect.
+kafka_healthy() {
+  timeout 20 "$PY" - "$KAFKA_BOOTSTRAP" >/dev/null 2>&1 <<'PYEOF'
+import asyncio
+import sys
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+
+async def main() -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=sys.argv[1], request_timeout_ms=5000)
+    await admin.start()
+    try:
+        cluster = await admin.describe_cluster()
+        if not cluster.get("brokers"):
+            raise SystemExit("no broker registered yet")
+        await admin.list_topics()
+    finally:
+        await admin.close()
+
+
+asyncio.run(main())
+PYEOF
+}
+
+# FerretDB (or the external MONGODB_URL): a ping through PyMongo.
+mongodb_healthy() {
+  timeout 20 "$PY" - "$EFFECTIVE_MONGODB_URL" >/dev/null 2>&1 <<'PYEOF'
+import sys
+
+from pymongo import MongoClient
+
+with MongoClient(sys.argv[1], serverSelectionTimeoutMS=3000) as client:
+    client.admin.command("ping")
+PYEOF
+}
+ferretdb_healthy() { mongodb_healthy; }
+
+mailpit_healthy() {
+  curl -fsS --max-time 3 -o /dev/null "http://127.0.0.1:$MAILPIT_HTTP_PORT/readyz" 2>/dev/null
+}
+
+service_port() {
+  case $1 in
+    registry) echo "$REGISTRY_PORT" ;;
+    events) echo "$EVENTS_PORT" ;;
+    notifications) echo "$NOTIFICATIONS_PORT" ;;
+  esac
+}
+service_healthy_port() {
+  [[ $(curl -s --max-time 3 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/readyz" 2>/dev/null) == 200 ]]
+}
+registry_healthy() { service_healthy_port "$REGISTRY_PORT"; }
+events_healthy() { service_healthy_port "$EVENTS_PORT"; }
+notifications_healthy() { service_healthy_port "$NOTIFICATIONS_PORT"; }
+
+# --- install -------------------------------------------------------------------------------------
+
+install_kafka() {
+  need mvn java sha256sum
+  local stamp want
+  want="$(sha256sum "$KAFKA_POM" | cut -d' ' -f1) kafka=$KAFKA_VERSION log4j=$LOG4J_VERSION"
+  stamp=$KAFKA_LIBS/.stamp
+  if [[ -f $stamp && $(<"$stamp") == "$want" && -f $KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar ]]; then
+    say "kafka: jars up to date ($KAFKA_VERSION)"
+    return 0
+  fi
+  say "kafka: resolving Kafka $KAFKA_VERSION jars with Maven into $KAFKA_LIBS"
+  # Copy into a fresh folder and swap, so jars of an older pom (e.g. another SLF4J binding) go.
+  local tmp=$STACK_DIR/kafka-libs.tmp
+  rm -rf "$tmp"
+  mkdir -p "$STACK_DIR"
+  # (Debian's Maven 3.8 prints bare colour-reset codes even with -B: strip them.)
+  mvn -q -B -f "$KAFKA_POM" \
+    -Dkafka.version="$KAFKA_VERSION" -Dlog4j.version="$LOG4J_VERSION" \
+    dependency:copy-dependencies -DoutputDirectory="$tmp" </dev/null 2>&1 |
+    sed -E $'s/\x1b\\[[0-9;]*m//g; /^$/d'
+  [[ -f $tmp/kafka_2.13-$KAFKA_VERSION.jar ]] || die "kafka: Maven did not produce kafka_2.13-$KAFKA_VERSION.jar"
+  check_kafka_logging "$tmp"
+  rm -rf "$KAFKA_LIBS"
+  mv "$tmp" "$KAFKA_LIBS"
+  printf '%s' "$want" >"$stamp"
+}
+
+# The published Kafka POM leaves out the logging back end; a binding that does not match the
+# resolved slf4j-api makes SLF4J fall back to its no-op logger and the broker logs nothing.
+check_kafka_logging() {
+  local libs=$1 out
+  out=$(java -cp "$libs/*" -Dlog4j2.configurationFile="$KAFKA_LOG4J" -Dkafka.logs.dir="${TMPDIR:-/tmp}" \
+    kafka.tools.StorageTool random-uuid 2>&1) || die "kafka: StorageTool failed: $out"
+  if grep -qE 'No SLF4J providers|StaticLoggerBinder|NOP logger' <<<"$out"; then
+    die "kafka: the SLF4J binding does not match slf4j-api in $libs (fix $KAFKA_POM): $out"
+  fi
+}
+
+install_ferretdb() {
+  local bin=$BIN_DIR/ferretdb
+  # (Output is captured before matching: with pipefail, `cmd | grep -q` can fail on SIGPIPE.)
+  if [[ -x $bin && $("$bin" --version 2>/dev/null) == *"version: $FERRETDB_VERSION"* ]]; then
+    say "ferretdb: $FERRETDB_VERSION installed"
+    return 0
+  fi
+  need go
+  # `go install github.com/FerretDB/FerretDB/cmd/ferretdb@VERSION` builds a binary that panics at
+  # start ("Invalid build/version/version.txt file content"): version.txt is generated from git
+  # and is not in the module zip. So: copy the module source, write version.txt, build that.
+  say "ferretdb: building $FERRETDB_VERSION from the Go module proxy (takes about a minute)"
+  local src build
+  src=$(go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" |
+    sed -nE 's/^[[:space:]]*"Dir": "(.*)",?$/\1/p')
+  [[ -d $src ]] || die "ferretdb: go mod download did not give a source folder"
+  build=$STACK_DIR/build/ferretdb-$FERRETDB_VERSION
+  rm -rf "$build"
+  mkdir -p "$build" "$BIN_DIR"
+  cp -R "$src/." "$build/"
+  chmod -R u+w "$build"
+  printf '%s\n' "$FERRETDB_VERSION" >"$build/build/version/version.txt"
+  printf 'source\n' >"$build/build/version/package.txt"
+  (cd "$build" && GOFLAGS=-buildvcs=false go build -trimpath -o "$bin" ./cmd/ferretdb)
+  rm -rf "$build"
+  rmdir "$STACK_DIR/build" 2>/dev/null || true
+  [[ $("$bin" --version 2>&1) == *"version: $FERRETDB_VERSION"* ]] || die "ferretdb: built binary does not report $FERRETDB_VERSION"
+}
+
+install_mailpit() {
+  local bin=$BIN_DIR/mailpit
+  # `go version -m` reads the module version and the -ldflags the binary was built with (no
+  # network, unlike `mailpit version`); the ldflags carry the version Mailpit reports (they are
+  # recorded only without -trimpath).
+  local info=""
+  if [[ -x $bin ]] && command -v go >/dev/null 2>&1; then
+    info=$(go version -m "$bin" 2>/dev/null) || info=""
+  fi
+  if grep -qE "^[[:space:]]+mod[[:space:]]+github.com/axllent/mailpit[[:space:]]+$MAILPIT_VERSION([[:space:]]|$)" <<<"$info" &&
+    grep -qF "config.Version=$MAILPIT_VERSION" <<<"$info"; then
+    say "mailpit: $MAILPIT_VERSION installed"
+    return 0
+  fi
+  need go
+  say "mailpit: installing $MAILPIT_VERSION with go install"
+  mkdir -p "$BIN_DIR"
+  # The web UI's assets are built with npm and are not in the Go module: the REST API, SMTP
+  # and /readyz work, the browser UI is empty.
+  GOBIN=$BIN_DIR go install \
+    -ldflags "-s -w -X github.com/axllent/mailpit/config.Version=$MAILPIT_VERSION" \
+    "github.com/axllent/mailpit@$MAILPIT_VERSION"
+}
+
+cmd_install() {
+  need curl ss setsid flock
+  install_kafka
+  install_ferretdb
+  install_mailpit
+}
+
+# --- up ------------------------------------------------------------------------------------------
+
+# Write the broker's configuration (regenerated on every start from the current settings).
+write_kafka_config() {
+  local dir=$DATA_DIR/kafka
+  mkdir -p "$dir/log"
+  cat >"$dir/server.properties" <<EOF
+# Generated by deploy/local/stack.sh on every start - edit the script, not this file.
+# One combined KRaft node (broker + controller), bound to loopback only.
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://localhost:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/log
+
+# Two cores: few threads.
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+background.threads=4
+
+# Topics are created explicitly (engagiert.shared.admin create-topics), never by accident.
+auto.create.topics.enable=false
+num.partitions=$TOPIC_PARTITIONS
+default.replication.factor=1
+min.insync.replicas=1
+
+# Internal topics on a single node: replication factor 1; fewer offsets partitions than the
+# default 50 make the first consumer group start faster and change nothing else.
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+
+# Generous retention: local data is removed by 'stack.sh clean', not by age.
+log.retention.hours=8760
+log.retention.bytes=-1
+log.segment.bytes=268435456
+log.retention.check.interval.ms=300000
+EOF
+}
+
+start_kafka() {
+  local pid
+  if pid=$(running_pid kafka); then
+    say "kafka: already running (pid $pid)"
+  else
+    check_ports_free kafka
+    write_kafka_config
+    local cfg=$DATA_DIR/kafka/server.properties
+    local java_opts=(-Djava.awt.headless=true -Dkafka.logs.dir="$LOG_DIR"
+      -Dlog4j2.configurationFile="$KAFKA_LOG4J")
+    mkdir -p "$LOG_DIR"
+    # Format the storage once; meta.properties marks a formatted log dir.
+    if [[ ! -f $DATA_DIR/kafka/log/meta.properties ]]; then
+      local cluster_id
+      cluster_id=$(java -Xmx256m "${java_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid |
+        grep -E '^[A-Za-z0-9_-]{22}$' | tail -n 1)
+      [[ -n $cluster_id ]] || die "kafka: could not generate a cluster id"
+      say "kafka: formatting storage (cluster id $cluster_id)"
+      printf '===== %s starting kafka storage format\n' "$(date -Is)" >>"$(log_file kafka)"
+      java -Xmx256m "${java_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format \
+        --standalone --cluster-id "$cluster_id" --config "$cfg" --ignore-formatted \
+        >>"$(log_file kafka)" 2>&1 || { tail_log kafka; die "kafka: formatting the storage failed"; }
+    fi
+    say "kafka: starting on $KAFKA_BOOTSTRAP (controller 127.0.0.1:$KAFKA_CONTROLLER_PORT)"
+    # shellcheck disable=SC2086  # KAFKA_HEAP_OPTS holds several JVM options
+    launch kafka java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+      -XX:+ExplicitGCInvokesConcurrent "${java_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$cfg"
+  fi
+  wait_healthy kafka kafka_healthy "$INFRA_TIMEOUT"
+  say "kafka: healthy (pid $(running_pid kafka))"
+}
+
+start_ferretdb() {
+  local pid
+  if [[ $EXTERNAL_MONGODB == true ]]; then
+    say "ferretdb: not started, MONGODB_URL=$(mask_url "$MONGODB_URL") is used"
+    local deadline=$((SECONDS + 15))
+    until mongodb_healthy; do
+      ((SECONDS < deadline)) || die "MONGODB_URL=$(mask_url "$MONGODB_URL") does not answer a ping"
+      sleep 1
+    done
+    return 0
+  fi
+  if pid=$(running_pid ferretdb); then
+    say "ferretdb: already running (pid $pid)"
+  else
+    check_ports_free ferretdb
+    mkdir -p "$DATA_DIR/ferretdb" "$DATA_DIR/ferretdb-state"
+    say "ferretdb: starting on 127.0.0.1:$MONGODB_PORT (SQLite in $DATA_DIR/ferretdb)"
+    launch ferretdb "$BIN_DIR/ferretdb" --handler=sqlite --sqlite-url="file:$DATA_DIR/ferretdb/" \
+      --listen-addr="127.0.0.1:$MONGODB_PORT" --debug-addr=- --telemetry=disable \
+      --state-dir="$DATA_DIR/ferretdb-state" --log-level=INFO
+  fi
+  wait_healthy ferretdb ferretdb_healthy "$INFRA_TIMEOUT"
+  say "ferretdb: healthy (pid $(running_pid ferretdb))"
+}
+
+start_mailpit() {
+  local pid
+  if pid=$(running_pid mailpit); then
+    say "mailpit: already running (pid $pid)"
+  else
+    check_ports_free mailpit
+    mkdir -p "$DATA_DIR/mailpit"
+    say "mailpit: starting, SMTP 127.0.0.1:$SMTP_PORT, API http://127.0.0.1:$MAILPIT_HTTP_PORT"
+    # Any SMTP login (or none) is accepted, also without TLS: the services may be configured
+    # with credentials for a real relay.
+    launch mailpit "$BIN_DIR/mailpit" --smtp "127.0.0.1:$SMTP_PORT" \
+      --listen "127.0.0.1:$MAILPIT_HTTP_PORT" --database "$DATA_DIR/mailpit/mailpit.db" \
+      --max 100000 --smtp-auth-accept-any --smtp-auth-allow-insecure --smtp-disable-rdns \
+      --disable-version-check
+  fi
+  wait_healthy mailpit mailpit_healthy "$INFRA_TIMEOUT"
+  say "mailpit: healthy (pid $(running_pid mailpit))"
+}
+
+# Create every topic and its dead-letter topic (idempotent).
+create_topics() {
+  if ! "$PY" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("engagiert.shared.admin") is None)' 2>/dev/null; then
+    say "topics: WARNING engagiert.shared.admin is not importable (not written yet?); topics NOT created"
+    return 0
+  fi
+  say "topics: creating (partitions $TOPIC_PARTITIONS)"
+  KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP TOPIC_PARTITIONS=$TOPIC_PARTITIONS \
+    "$PY" -m engagiert.shared.admin create-topics
+}
+
+cmd_up() {
+  need_venv
+  take_lock
+  cmd_install
+  start_kafka
+  create_topics
+  start_ferretdb
+  start_mailpit
+  say "stack: up (eval \"\$($0 env)\" for the client settings)"
+}
+
+# --- services ------------------------------------------------------------------------------------
+
+cmd_services_up() {
+  need_venv
+  need curl ss setsid flock
+  take_lock
+  if ! running_pid kafka >/dev/null; then
+    die "kafka is not running: run '$0 up' first"
+  fi
+  local name port module pid
+  for name in "${SERVICES[@]}"; do
+    port=$(service_port "$name")
+    module=${MARKER[$name]}
+    if pid=$(running_pid "$name"); then
+      say "$name: already running (pid $pid)"
+    else
+      "$PY" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('${module%%:*}') is None)" 2>/dev/null ||
+        die "$name: module ${module%%:*} not found"
+      check_ports_free "$name"
+      say "$name: starting on http://127.0.0.1:$port"
+      launch "$name" env \
+        KAFKA_BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP" \
+        MONGODB_URL="$EFFECTIVE_MONGODB_URL" \
+        NOTIFICATIONS_SMTP_HOST=127.0.0.1 \
+        NOTIFICATIONS_SMTP_PORT="$SMTP_PORT" \
+        TOPIC_PARTITIONS="$TOPIC_PARTITIONS" \
+        ENVIRONMENT=local \
+        "$REPO_DIR/.venv/bin/uvicorn" "$module" --host 127.0.0.1 --port "$port" \
+        --timeout-graceful-shutdown 20
+    fi
+  done
+  for name in "${SERVICES[@]}"; do
+    wait_healthy "$name" "${name}_healthy" "$SERVICE_TIMEOUT"
+    say "$name: ready (pid $(running_pid "$name"))"
+  done
+}
+
+cmd_services_down() {
+  take_lock
+  stop_components "${SERVICES[@]}"
+}
+
+# --- down / clean --------------------------------------------------------------------------------
+
+cmd_down() {
+  cmd_services_down
+  stop_components mailpit
+  stop_components ferretdb
+  stop_components kafka
+}
+
+# Refuse to delete anything but a real stack folder.
+safe_stack_dir() {
+  [[ -n $STACK_DIR && $STACK_DIR != / && $STACK_DIR != "$REPO_DIR" && $STACK_DIR != "$HOME" ]] ||
+    die "refusing to delete STACK_DIR=$STACK_DIR"
+}
+
+cmd_clean() {
+  safe_stack_dir
+  cmd_down
+  say "stack: removing $DATA_DIR and $LOG_DIR"
+  rm -rf "$DATA_DIR" "$LOG_DIR"
+}
+
+cmd_distclean() {
+  safe_stack_dir
+  cmd_down
+  exec 9>&-
+  say "stack: removing $STACK_DIR"
+  rm -rf "$STACK_DIR"
+}
+
+# --- status / logs / env -------------------------------------------------------------------------
+
+cmd_status() {
+  local name pid state health ports
+  for name in "${INFRA[@]}" "${SERVICES[@]}"; do
+    ports=${PORTS[$name]// /,}
+    if [[ $name == ferretdb && $EXTERNAL_MONGODB == true ]]; then
+      if mongodb_healthy; then health=healthy; else health=unreachable; fi
+      printf '%-14s %-9s %-10s %-16s %s\n' "$name" external - - \
+        "$health (MONGODB_URL=$(mask_url "$MONGODB_URL"))"
+      continue
+    fi
+    if pid=$(running_pid "$name"); then
+      state=running
+      if "${name}_healthy"; then health=healthy; else health=unhealthy; fi
+    else
+      state=stopped pid=- health=-
+    fi
+    printf '%-14s %-9s %-10s %-16s %s\n' "$name" "$state" "pid $pid" "port $ports" "$health"
+  done
+}
+
+cmd_logs() {
+  local follow=false
+  if [[ ${1:-} == -f ]]; then
+    follow=true
+    shift
+  fi
+  local files=()
+  if [[ -n ${1:-} ]]; then
+    [[ -f $(log_file "$1") ]] || die "no log $(log_file "$1")"
+    files=("$(log_file "$1")")
+  else
+    shopt -s nullglob
+    files=("$LOG_DIR"/*.log)
+    ((${#files[@]})) || die "no logs in $LOG_DIR"
+  fi
+  if [[ $follow == true ]]; then
+    exec tail -n 100 -F "${files[@]}"
+  fi
+  tail -n 100 "${files[@]}"
+}
+
+cmd_env() {
+  cat <<EOF
+export KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP
+export MONGODB_URL=$EFFECTIVE_MONGODB_URL
+export SMTP_HOST=127.0.0.1
+export SMTP_PORT=$SMTP_PORT
+export MAILPIT_API_URL=http://127.0.0.1:$MAILPIT_HTTP_PORT
+export TOPIC_PARTITIONS=$TOPIC_PARTITIONS
+EOF
+}
+
+usage() {
+  cat <<EOF
+Usage: $0 <command>
+
+  install        resolve/build Kafka $KAFKA_VERSION, FerretDB $FERRETDB_VERSION, Mailpit $MAILPIT_VERSION into \$STACK_DIR
+  up             install, then start Kafka, FerretDB and Mailpit (what is not running) and create topics
+  services-up    start registry, events and notifications (uvicorn) and wait for /readyz
+  services-down  stop the services
+  down           stop the services and the infrastructure
+  status         one line per component: state, pid, port, health
+  logs [-f] [name]  last 100 lines of the logs (all or one); -f follows
+  clean          down, then delete \$STACK_DIR/data and \$STACK_DIR/logs (keeps binaries and jars)
+  distclean      down, then delete all of \$STACK_DIR
+  env            print export lines for the clients (eval "\$($0 env)")
+
+STACK_DIR=$STACK_DIR
+EOF
+}
+
+main() {
+  local cmd=${1:-help}
+  shift || true
+  case $cmd in
+    install)
+      take_lock
+      cmd_install
+      ;;
+    up) cmd_up ;;
+    services-up) cmd_services_up ;;
+    services-down) cmd_services_down ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    logs) cmd_logs "$@" ;;
+    clean) cmd_clean ;;
+    distclean) cmd_distclean ;;
+    env) cmd_env ;;
+    help | -h | --help) usage ;;
+    *)
+      usage >&2
+      exit 2
+      ;;
+  esac
+}
+
+main "$@"

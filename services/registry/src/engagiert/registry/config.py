@@ -1,0 +1,16 @@
+"""Settings of the registry service, created once."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic_settings import SettingsConfigDict
+
+from engagiert.shared.settings import ServiceSettings
+
+
+class RegistrySettings(ServiceSettings):
+    """Settings of the registry service: ``REGISTRY_*`` variables, shared ones also unprefixed."""
+
+    model_config = SettingsConfigDict(env_prefix="REGISTRY_", extra="ignore")
+    service_name: ClassVar[str] = "registry"

@@ -1,0 +1,1 @@
+"""What every engagiert service needs once: contracts, envelope, topics, settings, logging, auth, messaging."""

@@ -1,0 +1,170 @@
+"""Contracts of ``registry.members.v1``: facts about members, keyed by member id.
+
+``registered`` and ``updated`` carry the whole member (event-carried state transfer), so a
+consumer builds its read model by upserting and never asks the registry. ``revision`` grows
+with every change of the member: a consumer ignores a snapshot older than the one it holds.
+Contact data travels here because notifications needs it; events must drop it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from engagiert.shared import topics
+from engagiert.shared.contracts.base import (
+    Ags,
+    Channel,
+    EntityId,
+    EventData,
+    Field_,
+    Language,
+    MemberStatus,
+)
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+
+class PostalAddress(_Part):
+    """A German postal address."""
+
+    street: str = Field(min_length=1, max_length=200)
+    postal_code: str = Field(pattern=r"^[0-9]{5}$")
+    city: str = Field(min_length=1, max_length=100)
+
+
+class Contact(_Part):
+    """How a member can be reached; personal data."""
+
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, max_length=40)
+    postal_address: PostalAddress | None = None
+
+
+class Consent(_Part):
+    """Whether and how a member may be written to."""
+
+    channels: list[Channel] = Field(default_factory=list)
+    given_at: datetime | None = None
+    source: str | None = Field(default=None, max_length=200, description="e.g. 'Formular Anlaufstelle'")
+    withdrawn_at: datetime | None = None
+
+
+class Engagement(_Part):
+    """One engagement of a member in an organisation."""
+
+    engagement_id: EntityId
+    organisation_id: EntityId | None = None
+    organisation_name: str | None = None
+    field: Field_
+    role: str | None = Field(default=None, max_length=200)
+    since: date
+    until: date | None = None
+
+
+class Juleica(_Part):
+    """The Jugendleiter/in-Card (Juleica) of a member."""
+
+    holder: bool = False
+    expires_on: date | None = None
+
+
+class ExternalRef(_Part):
+    """An identifier of the member in another municipal system."""
+
+    system: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    id: str = Field(min_length=1, max_length=200)
+
+
+class HoursTotals(_Part):
+    """Derived figures at the time of the event."""
+
+    hours_last_12_months: float = 0.0
+    hours_by_year: dict[str, float] = Field(default_factory=dict, description="calendar year -> hours")
+    years_of_engagement: float = 0.0
+
+
+class MemberSnapshot(_Part):
+    """The whole member as the registry holds it."""
+
+    member_id: EntityId
+    municipality: Ags
+    revision: int = Field(ge=1)
+    given_name: str
+    family_name: str
+    date_of_birth: date | None = None
+    language: Language = "de"
+    status: MemberStatus = "active"
+    contact: Contact = Field(default_factory=Contact)
+    consent: Consent = Field(default_factory=Consent)
+    engagements: list[Engagement] = Field(default_factory=list)
+    juleica: Juleica = Field(default_factory=Juleica)
+    external_refs: list[ExternalRef] = Field(default_factory=list)
+    totals: HoursTotals = Field(default_factory=HoursTotals)
+
+
+class MemberRegistered(EventData):
+    """A member was registered."""
+
+    TYPE: ClassVar[str] = "de.engagiert.member.registered.v1"
+    TOPIC: ClassVar[str] = topics.REGISTRY_MEMBERS
+
+    member: MemberSnapshot
+
+    def partition_key(self) -> str:
+        """Return the member id."""
+        return self.member.member_id
+
+
+class MemberUpdated(EventData):
+    """A member's data changed (any field); carries the whole member."""
+
+    TYPE: ClassVar[str] = "de.engagiert.member.updated.v1"
+    TOPIC: ClassVar[str] = topics.REGISTRY_MEMBERS
+
+    member: MemberSnapshot
+    changed: list[str] = Field(default_factory=list, description="top-level fields that changed")
+
+    def partition_key(self) -> str:
+        """Return the member id."""
+        return self.member.member_id
+
+
+class MemberStatusChanged(EventData):
+    """A member's status changed (active, paused, left)."""
+
+    TYPE: ClassVar[str] = "de.engagiert.member.status-changed.v1"
+    TOPIC: ClassVar[str] = topics.REGISTRY_MEMBERS
+
+    member_id: EntityId
+    municipality: Ags
+    revision: int = Field(ge=1)
+    status: MemberStatus
+    previous_status: MemberStatus
+
+
+class MemberConsentChanged(EventData):
+    """A member gave, changed or withdrew consent."""
+
+    TYPE: ClassVar[str] = "de.engagiert.member.consent-changed.v1"
+    TOPIC: ClassVar[str] = topics.REGISTRY_MEMBERS
+
+    member_id: EntityId
+    municipality: Ags
+    revision: int = Field(ge=1)
+    consent: Consent
+
+
+class MemberErased(EventData):
+    """A member was erased (DSGVO Art. 17): every service removes their personal data and confirms."""
+
+    TYPE: ClassVar[str] = "de.engagiert.member.erased.v1"
+    TOPIC: ClassVar[str] = topics.REGISTRY_MEMBERS
+
+    member_id: EntityId
+    municipality: Ags
+    erased_at: datetime

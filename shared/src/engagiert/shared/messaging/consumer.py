@@ -1,0 +1,291 @@
+"""Consumes a topic at least once and applies each event effectively once, with retries and a DLQ.
+
+How one batch is handled (a FastStream batch subscriber with ``AckPolicy.MANUAL``):
+
+1. Every record is read as a CloudEvent; one that cannot be read (not JSON, not a CloudEvent,
+   unknown type, data breaking the contract) goes to ``<topic>.dlq`` with the reason.
+2. The valid events, duplicates within the batch removed, go to the service's handler in one
+   call, so it can write in bulk. The handler must be idempotent by event id (see
+   :mod:`engagiert.shared.mongo` ``insert_new`` and :mod:`engagiert.shared.messaging.idempotency`).
+3. When the store or the broker is away (a transient error), the batch is retried with backoff
+   for as long as it takes: valid events never go to the DLQ for an outage.
+4. When the handler fails otherwise, each event is retried alone, up to ``max_attempts`` with
+   backoff; an event that still fails goes to the DLQ with the error and the attempt count.
+5. Only then are the offsets committed. A crash before the commit re-delivers the batch;
+   idempotent handlers make that harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka.errors import KafkaError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+
+from engagiert.shared.envelope import Envelope, EnvelopeError, parse_record
+from engagiert.shared.logging import get_logger
+from engagiert.shared.messaging.dlq import dead_letter_headers
+from engagiert.shared.metrics import (
+    APPLIED,
+    BATCH_SECONDS,
+    CONSUMED,
+    CONSUMER_LAG,
+    DEAD_LETTERED,
+    RETRIES,
+)
+from engagiert.shared.mongo import is_transient_store_error
+from engagiert.shared.topics import dlq
+
+log = get_logger(__name__)
+
+BatchHandler = Callable[[Sequence[Envelope[Any]]], Awaitable[None]]
+"""Applies a batch of valid events idempotently; raises to have them retried."""
+
+
+class TransientError(Exception):
+    """Raised by a handler when a dependency is away for now: the batch is retried, never dead-lettered."""
+
+
+class _Stopping(Exception):
+    """The service is shutting down while a batch still waits for a retry."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Return True for errors that say 'try again later', not 'this event is wrong'."""
+    return isinstance(exc, TransientError | KafkaError | ConnectionError | TimeoutError) or is_transient_store_error(
+        exc
+    )
+
+
+@dataclass(kw_only=True)
+class Subscription:
+    """One consumer of one topic: the group, the handler and the retry policy.
+
+    Args:
+        topic: the topic to consume.
+        handler: applies a batch of valid events idempotently.
+        group_id: the consumer group (one per service and topic purpose).
+        max_records: the most records in one batch.
+        max_attempts: attempts per event before it goes to the DLQ.
+        backoff_seconds: the first retry's delay; it doubles up to ``max_backoff_seconds``.
+    """
+
+    topic: str
+    handler: BatchHandler
+    group_id: str
+    max_records: int = 500
+    max_attempts: int = 5
+    backoff_seconds: float = 0.2
+    max_backoff_seconds: float = 10.0
+    batch_timeout_ms: int = 100
+    name: str = ""
+    contract_topic: str | None = None
+    """The topic the contracts name for the events (default: ``topic``); tests use other topics."""
+    _stopping: bool = field(default=False, init=False)
+    _running: bool = field(default=False, init=False)
+    _last_batch_at: float = field(default=0.0, init=False)
+
+    def register(self, broker: KafkaBroker) -> None:
+        """Register this subscription on ``broker`` as a manual-ack batch subscriber."""
+
+        async def _on_batch(_body: Any, msg: KafkaMessage) -> None:
+            await self.handle_batch(msg)
+
+        _on_batch.__name__ = self.name or f"consume_{self.topic.replace('.', '_')}"
+        broker.subscriber(
+            self.topic,
+            group_id=self.group_id,
+            batch=True,
+            max_records=self.max_records,
+            batch_timeout_ms=self.batch_timeout_ms,
+            ack_policy=AckPolicy.MANUAL,
+            auto_offset_reset="earliest",
+            decoder=_raw_decoder,
+            title=f"{self.group_id}:{self.topic}",
+        )(_on_batch)
+        self._broker = broker
+        self._running = True
+
+    def stop(self) -> None:
+        """Ask waiting retries to give up so the service can stop (the batch is not committed)."""
+        self._stopping = True
+
+    @property
+    def running(self) -> bool:
+        """Return True while the subscription is registered and not stopping."""
+        return self._running and not self._stopping
+
+    async def handle_batch(self, msg: KafkaMessage) -> None:
+        """Handle one consumed batch and commit it; re-deliver it when the service stops midway."""
+        raw = msg.raw_message
+        records: Sequence[Any] = raw if isinstance(raw, tuple) else (raw,)
+        started = time.perf_counter()
+        try:
+            await self._process(records)
+        except _Stopping:
+            await msg.nack()  # seek back: the next owner of the partition starts at this batch
+            return
+        except BaseException:
+            await msg.nack()
+            raise
+        await msg.ack()
+        self._last_batch_at = time.monotonic()
+        BATCH_SECONDS.labels(topic=self.topic, group=self.group_id).observe(time.perf_counter() - started)
+        self._record_lag(msg, records)
+
+    async def _process(self, records: Sequence[Any]) -> None:
+        CONSUMED.labels(topic=self.topic, group=self.group_id).inc(len(records))
+        valid: list[tuple[Any, Envelope[Any]]] = []
+        seen: set[str] = set()
+        dead: list[tuple[Any, str, str, int]] = []
+        for rec in records:
+            try:
+                env = parse_record(
+                    value=rec.value,
+                    headers=rec.headers,
+                    key=rec.key,
+                    expected_topic=self.contract_topic or self.topic,
+                )
+            except EnvelopeError as exc:
+                dead.append((rec, exc.reason, exc.detail, 1))
+                continue
+            if env.id in seen:
+                continue
+            seen.add(env.id)
+            valid.append((rec, env))
+        if valid:
+            dead.extend(await self._apply(valid))
+            APPLIED.labels(topic=self.topic, group=self.group_id).inc(len(valid))
+        if dead:
+            await self._dead_letter(dead)
+
+    async def _apply(self, valid: list[tuple[Any, Envelope[Any]]]) -> list[tuple[Any, str, str, int]]:
+        """Apply the batch; on failure retry each event alone; return the events given up on."""
+        try:
+            await self._retry_transient([env for _, env in valid])
+            return []
+        except _Stopping:
+            raise
+        except Exception as exc:
+            first_error = f"{type(exc).__name__}: {exc}"
+            RETRIES.labels(topic=self.topic, group=self.group_id).inc()
+        # Alone, a single event has had its first attempt already; in a batch, nobody knows which failed.
+        already = 1 if len(valid) == 1 else 0
+        given_up: list[tuple[Any, str, str, int]] = []
+        for rec, env in valid:
+            error = await self._attempt_alone(env, already=already, last_error=first_error)
+            if error is not None:
+                given_up.append((rec, "handler-error", error, self.max_attempts))
+                log.warning("event_dead_lettered", topic=self.topic, event_id=env.id, type=env.type)
+        return given_up
+
+    async def _attempt_alone(self, env: Envelope[Any], *, already: int, last_error: str) -> str | None:
+        """Try one event until it applies or ``max_attempts`` is used up; return the last error or None."""
+        attempts = already
+        delay = self.backoff_seconds
+        while attempts < self.max_attempts:
+            if attempts:
+                await self._sleep(delay)
+                delay = min(delay * 2, self.max_backoff_seconds)
+            attempts += 1
+            try:
+                await self._retry_transient([env])
+                return None
+            except _Stopping:
+                raise
+            except Exception as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+                RETRIES.labels(topic=self.topic, group=self.group_id).inc()
+        return last_error
+
+    async def _retry_transient(self, events: list[Envelope[Any]]) -> None:
+        """Call the handler; while the error is transient, wait and call it again."""
+        delay = self.backoff_seconds
+        while True:
+            try:
+                await self.handler(events)
+                return
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning(
+                    "handler_transient_error",
+                    topic=self.topic,
+                    error=type(exc).__name__,
+                    retry_in=delay,
+                )
+                await self._sleep(delay)
+                delay = min(delay * 2, self.max_backoff_seconds)
+
+    async def _sleep(self, seconds: float) -> None:
+        if self._stopping:
+            raise _Stopping
+        await asyncio.sleep(seconds)
+        if self._stopping:
+            raise _Stopping
+
+    async def _dead_letter(self, dead: list[tuple[Any, str, str, int]]) -> None:
+        futures = []
+        for rec, reason, error, attempts in dead:
+            headers = dead_letter_headers(
+                original=list(rec.headers or []),
+                group=self.group_id,
+                reason=reason,
+                error=error,
+                attempts=attempts,
+                topic=rec.topic,
+                partition=rec.partition,
+                offset=rec.offset,
+            )
+            delay = self.backoff_seconds
+            while True:
+                try:
+                    futures.append(
+                        await self._broker.publish(
+                            rec.value or b"",
+                            dlq(self.topic),
+                            key=rec.key,
+                            headers={k: v.decode("utf-8", "replace") for k, v in headers},
+                            no_confirm=True,
+                        )
+                    )
+                    break
+                except KafkaError:
+                    await self._sleep(delay)
+                    delay = min(delay * 2, self.max_backoff_seconds)
+            DEAD_LETTERED.labels(topic=self.topic, group=self.group_id, reason=reason).inc()
+            log.warning(
+                "record_dead_lettered",
+                topic=self.topic,
+                partition=rec.partition,
+                offset=rec.offset,
+                reason=reason,
+                attempts=attempts,
+            )
+        await asyncio.gather(*futures)
+
+    def _record_lag(self, msg: KafkaMessage, records: Sequence[Any]) -> None:
+        consumer = getattr(msg, "consumer", None)
+        if consumer is None or not hasattr(consumer, "highwater"):
+            return
+        last: dict[tuple[str, int], int] = {}
+        for rec in records:
+            last[(rec.topic, rec.partition)] = rec.offset
+        from aiokafka import TopicPartition
+
+        for (topic, partition), offset in last.items():
+            high = consumer.highwater(TopicPartition(topic, partition))
+            if high is not None:
+                CONSUMER_LAG.labels(topic=topic, partition=str(partition), group=self.group_id).set(
+                    max(high - offset - 1, 0)
+                )
+
+
+async def _raw_decoder(msg: Any) -> Any:
+    """Leave bodies undecoded: the consumer reads each record as a CloudEvent itself."""
+    return None

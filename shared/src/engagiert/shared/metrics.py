@@ -1,0 +1,34 @@
+"""Declares the Prometheus metrics the shared primitives update."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CONSUMED = Counter("engagiert_messages_consumed_total", "Records read by a consumer", ["topic", "group"])
+APPLIED = Counter(
+    "engagiert_messages_applied_total",
+    "Valid records handed to the service's handler",
+    ["topic", "group"],
+)
+DEAD_LETTERED = Counter(
+    "engagiert_messages_dead_lettered_total",
+    "Records sent to the dead-letter topic",
+    ["topic", "group", "reason"],
+)
+RETRIES = Counter(
+    "engagiert_handler_retries_total",
+    "Handler attempts that failed and were retried",
+    ["topic", "group"],
+)
+CONSUMER_LAG = Gauge(
+    "engagiert_consumer_lag",
+    "Records behind the partition's end after the last batch",
+    ["topic", "partition", "group"],
+)
+BATCH_SECONDS = Histogram("engagiert_batch_seconds", "Time to handle one consumed batch", ["topic", "group"])
+PUBLISHED = Counter("engagiert_records_published_total", "Records the broker acknowledged", ["topic"])
+OUTBOX_PENDING = Gauge(
+    "engagiert_outbox_pending_documents",
+    "Documents with unpublished outbox entries",
+    ["collection"],
+)

@@ -1,0 +1,161 @@
+"""Defines the settings base every service extends: environment variables with a per-service prefix.
+
+A service's settings read ``<PREFIX>_<FIELD>`` (``REGISTRY_PORT``). The infrastructure settings
+every service shares (``KAFKA_BOOTSTRAP_SERVERS``, ``MONGODB_URL``, ``ENVIRONMENT``, the
+``AUTH_*`` and ``KAFKA_*`` security settings) are also read without the prefix, so one
+environment serves the whole platform; the prefixed variable wins.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource
+
+LOCAL_AUTH_KEY = "engagiert-local-development-key-never-in-production"
+"""The well-known key that signs local tokens; production refuses it."""
+
+Environment = Literal["local", "test", "staging", "production"]
+
+
+class _UnprefixedSharedEnv(EnvSettingsSource):
+    """Reads the shared infrastructure fields from unprefixed variables."""
+
+    def __init__(self, settings_cls: type[BaseSettings], shared: frozenset[str]) -> None:
+        super().__init__(settings_cls, env_prefix="", case_sensitive=False)
+        self._shared = shared
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        if field_name not in self._shared:
+            return None, field_name, False
+        return super().get_field_value(field, field_name)
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has; subclass it with ``env_prefix`` set to ``<SERVICE>_``."""
+
+    SHARED_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "environment",
+            "log_level",
+            "kafka_bootstrap_servers",
+            "kafka_security_protocol",
+            "kafka_sasl_mechanism",
+            "kafka_sasl_username",
+            "kafka_sasl_password",
+            "kafka_ssl_cafile",
+            "mongodb_url",
+            "auth_jwks_url",
+            "auth_local_key",
+            "auth_issuer",
+            "auth_audience",
+            "link_secret",
+            "public_base_url",
+            "topic_partitions",
+        }
+    )
+
+    service_name: ClassVar[str] = "service"
+
+    environment: Environment = "local"
+    log_level: str = "INFO"
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    kafka_bootstrap_servers: str = "localhost:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    consumer_group: str | None = Field(default=None, description="default: engagiert-<service>")
+    consumer_max_records: int = Field(default=500, ge=1, le=10_000)
+    consumer_max_attempts: int = Field(default=5, ge=1, le=100, description="before the DLQ")
+    consumer_retry_backoff_seconds: float = Field(default=0.2, gt=0)
+    graceful_timeout_seconds: float = Field(default=20.0, gt=0)
+    topic_partitions: int = Field(default=3, ge=1)
+
+    mongodb_url: str = "mongodb://127.0.0.1:27017/"
+    mongodb_database: str | None = Field(default=None, description="default: engagiert_<service>")
+
+    auth_jwks_url: str | None = None
+    auth_local_key: SecretStr | None = SecretStr(LOCAL_AUTH_KEY)
+    auth_issuer: str = "engagiert-local"
+    auth_audience: str = "engagiert"
+
+    link_secret: SecretStr = SecretStr("engagiert-local-link-secret-never-in-production")
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    outbox_poll_seconds: float = Field(default=0.5, gt=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read prefixed variables first, then the shared unprefixed ones."""
+        shared = _UnprefixedSharedEnv(settings_cls, cls.SHARED_FIELDS)
+        return (init_settings, env_settings, shared, dotenv_settings, file_secret_settings)
+
+    @model_validator(mode="after")
+    def _enforce_no_local_secrets_in_production(self) -> ServiceSettings:
+        if self.environment != "production":
+            return self
+        key = self.auth_local_key.get_secret_value() if self.auth_local_key else None
+        if key == LOCAL_AUTH_KEY:
+            raise ValueError(
+                "the local token key must not be used in production: set AUTH_JWKS_URL and AUTH_LOCAL_KEY='' "
+            )
+        if self.auth_jwks_url is None and not key:
+            raise ValueError("production needs AUTH_JWKS_URL (OIDC) to verify tokens")
+        if "never-in-production" in self.link_secret.get_secret_value():
+            raise ValueError("set LINK_SECRET to a secret of your own in production")
+        return self
+
+    @property
+    def group_id(self) -> str:
+        """Return the Kafka consumer group of this service."""
+        return self.consumer_group or f"engagiert-{self.service_name}"
+
+    @property
+    def database_name(self) -> str:
+        """Return the MongoDB database of this service."""
+        return self.mongodb_database or f"engagiert_{self.service_name}"
+
+    @property
+    def source(self) -> str:
+        """Return the CloudEvents ``source`` of this service."""
+        return f"/engagiert/{self.service_name}"
+
+    def kafka_security(self) -> Any:
+        """Return the FastStream security object for the configured SASL/TLS settings, or None."""
+        from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return None
+        ssl_context = None
+        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            ssl_context = create_ssl_context(cafile=self.kafka_ssl_cafile)
+        if self.kafka_security_protocol == "SSL":
+            return BaseSecurity(ssl_context=ssl_context)
+        classes = {
+            "PLAIN": SASLPlaintext,
+            "SCRAM-SHA-256": SASLScram256,
+            "SCRAM-SHA-512": SASLScram512,
+        }
+        cls = classes[self.kafka_sasl_mechanism or "PLAIN"]
+        password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else ""
+        return cls(
+            username=self.kafka_sasl_username or "",
+            password=password,
+            ssl_context=ssl_context,
+            use_ssl=self.kafka_security_protocol == "SASL_SSL",
+        )

@@ -1,0 +1,84 @@
+"""Kafka helpers for tests: throwaway topics, plain producing, consuming until a condition holds."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from engagiert.shared.envelope import OutgoingRecord
+from engagiert.shared.topics import dlq
+
+
+async def create_test_topics(bootstrap: str, base: str, *, partitions: int = 3) -> str:
+    """Create ``<base>.<random>`` and its ``.dlq``; return the topic name."""
+    topic = f"{base}.{uuid.uuid4().hex[:10]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, 1), NewTopic(dlq(topic), 1, 1)])
+    finally:
+        await admin.close()
+    return topic
+
+
+async def produce_records(
+    bootstrap: str,
+    records: Sequence[OutgoingRecord | tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]],
+    *,
+    topic: str | None = None,
+) -> None:
+    """Send records with a plain aiokafka producer (no project code on the wire path)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        futures = []
+        for rec in records:
+            if isinstance(rec, OutgoingRecord):
+                futures.append(
+                    await producer.send(
+                        topic or rec.topic,
+                        rec.value,
+                        key=rec.key.encode(),
+                        headers=list(rec.headers.items()),
+                    )
+                )
+            else:
+                t, key, value, headers = rec
+                futures.append(await producer.send(topic or t, value, key=key, headers=headers))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def consume_until(
+    bootstrap: str,
+    topic: str,
+    done: Callable[[list[Any]], bool],
+    *,
+    timeout: float = 60.0,
+) -> list[Any]:
+    """Read ``topic`` from the beginning until ``done(records)`` is true or ``timeout`` passes."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    records: list[Any] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not done(records):
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for recs in batch.values():
+                records.extend(recs)
+    finally:
+        await consumer.stop()
+    return records
