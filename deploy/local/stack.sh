@@ -2,13 +2,13 @@
 # deploy/local/stack.sh - the local engagiert stack, without Docker.
 #
 # Installs, starts and stops a real Apache Kafka broker (KRaft, one combined node), FerretDB on
-# SQLite (MongoDB wire protocol) and Mailpit (SMTP + REST API), plus the three Python services.
+# PostgreSQL (MongoDB wire protocol) and Mailpit (SMTP + REST API), plus the three Python services.
 # Everything lives under $STACK_DIR (default <repo>/.stack):
 #   bin/          ferretdb, mailpit (built from the Go module proxy)
 #   kafka-libs/   the broker's jars (resolved by Maven from deploy/local/kafka/pom.xml)
-#   data/         all data (Kafka log dirs, FerretDB's SQLite files, Mailpit's DB)
+#   data/         all data (Kafka log dirs, PostgreSQL cluster for FerretDB, Mailpit's DB)
 #   logs/         one <name>.log per process
-#   run/          one <name>.pid per process
+#   run/          one <name>.pid per process; postgres/ (PostgreSQL's Unix socket)
 #
 # Usage: deploy/local/stack.sh <command>   (see `usage` below or deploy/local/README.md)
 set -euo pipefail
@@ -26,6 +26,7 @@ STACK_DIR=${STACK_DIR:-$REPO_DIR/.stack}
 KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
 MONGODB_PORT=${MONGODB_PORT:-27017}
+POSTGRES_PORT=${POSTGRES_PORT:-5433}     # FerretDB's PostgreSQL backend (5433: leaves 5432 alone)
 SMTP_PORT=${SMTP_PORT:-1025}
 MAILPIT_HTTP_PORT=${MAILPIT_HTTP_PORT:-8025}
 REGISTRY_PORT=${REGISTRY_PORT:-8001}
@@ -42,6 +43,10 @@ KAFKA_LIBS=$STACK_DIR/kafka-libs
 DATA_DIR=$STACK_DIR/data
 LOG_DIR=$STACK_DIR/logs
 RUN_DIR=$STACK_DIR/run
+# PostgreSQL runs as the `postgres` OS user, which must be able to reach this folder (every
+# parent directory traversable): override it when STACK_DIR is under e.g. /root.
+POSTGRES_DATA_DIR=${POSTGRES_DATA_DIR:-$DATA_DIR/postgres}
+POSTGRES_SOCKET_DIR=$RUN_DIR/postgres
 KAFKA_POM=$SCRIPT_DIR/kafka/pom.xml
 KAFKA_LOG4J=$SCRIPT_DIR/kafka/log4j2.properties
 PY=$REPO_DIR/.venv/bin/python
@@ -61,12 +66,13 @@ if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
   PATH=$PATH:/usr/local/go/bin
 fi
 
-INFRA=(kafka ferretdb mailpit)
+INFRA=(kafka postgres ferretdb mailpit)
 SERVICES=(registry events notifications)
 
 # What a component's command line contains: guards against a recycled pid in a stale pid file.
 declare -A MARKER=(
   [kafka]=kafka.Kafka
+  [postgres]="bin/postgres -D $POSTGRES_DATA_DIR"
   [ferretdb]=ferretdb
   [mailpit]=mailpit
   [registry]=engagiert.registry.main:app
@@ -75,6 +81,7 @@ declare -A MARKER=(
 )
 declare -A PORTS=(
   [kafka]="$KAFKA_PORT $KAFKA_CONTROLLER_PORT"
+  [postgres]="$POSTGRES_PORT"
   [ferretdb]="$MONGODB_PORT"
   [mailpit]="$SMTP_PORT $MAILPIT_HTTP_PORT"
   [registry]="$REGISTRY_PORT"
@@ -84,10 +91,13 @@ declare -A PORTS=(
 # Which variable a user sets to move a component to another port (for error messages).
 declare -A PORT_VARS=(
   [$KAFKA_PORT]=KAFKA_PORT [$KAFKA_CONTROLLER_PORT]=KAFKA_CONTROLLER_PORT
-  [$MONGODB_PORT]=MONGODB_PORT [$SMTP_PORT]=SMTP_PORT [$MAILPIT_HTTP_PORT]=MAILPIT_HTTP_PORT
+  [$MONGODB_PORT]=MONGODB_PORT [$POSTGRES_PORT]=POSTGRES_PORT [$SMTP_PORT]=SMTP_PORT [$MAILPIT_HTTP_PORT]=MAILPIT_HTTP_PORT
   [$REGISTRY_PORT]=REGISTRY_PORT [$EVENTS_PORT]=EVENTS_PORT
   [$NOTIFICATIONS_PORT]=NOTIFICATIONS_PORT
 )
+# The signal that stops a component (default TERM). PostgreSQL: SIGINT = "fast" shutdown (SIGTERM
+# would wait for every client to disconnect).
+declare -A STOP_SIGNAL=([postgres]=INT)
 
 # --- Helpers -------------------------------------------------------------------------------------
 say() { printf '%s\n' "$*"; }
@@ -208,7 +218,7 @@ stop_components() {
   for name in "$@"; do
     if pid=$(running_pid "$name"); then
       say "$name: stopping (pid $pid)"
-      kill -TERM "$pid" 2>/dev/null || true
+      kill -"${STOP_SIGNAL[$name]:-TERM}" "$pid" 2>/dev/null || true
       pids[$name]=$pid
     else
       say "$name: not running"
@@ -272,6 +282,10 @@ with MongoClient(sys.argv[1], serverSelectionTimeoutMS=3000) as client:
 PYEOF
 }
 ferretdb_healthy() { mongodb_healthy; }
+
+postgres_healthy() {
+  "$PG_BIN/pg_isready" -q -t 3 -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres >/dev/null 2>&1
+}
 
 mailpit_healthy() {
   curl -fsS --max-time 3 -o /dev/null "http://127.0.0.1:$MAILPIT_HTTP_PORT/readyz" 2>/dev/null
@@ -383,9 +397,36 @@ install_mailpit() {
     "github.com/axllent/mailpit@$MAILPIT_VERSION"
 }
 
+# PostgreSQL (FerretDB's backend) comes from the OS packages: /usr/lib/postgresql/<major>/bin.
+install_postgres() {
+  if ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; then
+    [[ $EUID -eq 0 ]] || die "postgres: no /usr/lib/postgresql/*/bin/postgres; run as root (apt-get install postgresql)"
+    say "postgres: installing the postgresql package with apt-get"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql </dev/null
+  fi
+  find_pg_bin || die "postgres: apt-get did not install /usr/lib/postgresql/*/bin/postgres"
+  say "postgres: $("$PG_BIN/postgres" --version) ($PG_BIN)"
+}
+
+# Set PG_BIN: the major version the data folder was created with, else the highest installed.
+PG_BIN=
+find_pg_bin() {
+  local version=""
+  [[ -r $POSTGRES_DATA_DIR/PG_VERSION ]] && version=$(<"$POSTGRES_DATA_DIR/PG_VERSION")
+  if [[ -n $version && -x /usr/lib/postgresql/$version/bin/postgres ]]; then
+    PG_BIN=/usr/lib/postgresql/$version/bin
+  else
+    PG_BIN=$(printf '%s\n' /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n 1)
+    PG_BIN=${PG_BIN%/postgres}
+  fi
+  [[ -x $PG_BIN/postgres ]]
+}
+
 cmd_install() {
   need curl ss setsid flock
   install_kafka
+  install_postgres
   install_ferretdb
   install_mailpit
 }
@@ -471,6 +512,67 @@ start_kafka() {
   say "kafka: healthy (pid $(running_pid kafka))"
 }
 
+# Run a PostgreSQL program as the `postgres` OS user (PostgreSQL refuses to run as root).
+as_postgres() {
+  if [[ $EUID -eq 0 ]]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+start_postgres() {
+  local pid
+  find_pg_bin || die "postgres: no /usr/lib/postgresql/*/bin/postgres (run '$0 install')"
+  if pid=$(running_pid postgres); then
+    say "postgres: already running (pid $pid)"
+  else
+    check_ports_free postgres
+    local owner=()
+    [[ $EUID -eq 0 ]] && owner=(postgres:postgres)
+    mkdir -p "$POSTGRES_DATA_DIR" "$POSTGRES_SOCKET_DIR" "$LOG_DIR"
+    # Only what this script creates is opened up (o+x, no read): STACK_DIR, data/, run/.
+    chmod o+x "$STACK_DIR" "$DATA_DIR" "$RUN_DIR" "$(dirname "$POSTGRES_DATA_DIR")" 2>/dev/null || true
+    if ((${#owner[@]})); then
+      chown "${owner[0]}" "$POSTGRES_DATA_DIR" "$POSTGRES_SOCKET_DIR"
+      if ! runuser -u postgres -- test -x "$POSTGRES_DATA_DIR" -a -w "$POSTGRES_SOCKET_DIR"; then
+        die "postgres: the postgres OS user cannot reach $POSTGRES_DATA_DIR or $POSTGRES_SOCKET_DIR (a parent directory is not traversable, e.g. /root): chmod o+x the parents, or set STACK_DIR (or POSTGRES_DATA_DIR) to a folder under /var/tmp or /srv"
+      fi
+    fi
+    chmod 700 "$POSTGRES_DATA_DIR"
+    if [[ ! -f $POSTGRES_DATA_DIR/PG_VERSION ]]; then
+      say "postgres: initdb $POSTGRES_DATA_DIR"
+      printf '===== %s starting postgres initdb\n' "$(date -Is)" >>"$(log_file postgres)"
+      as_postgres "$PG_BIN/initdb" -D "$POSTGRES_DATA_DIR" -A trust -U postgres -E UTF8 --no-locale \
+        >>"$(log_file postgres)" 2>&1 || { tail_log postgres; die "postgres: initdb failed"; }
+    fi
+    # A Unix socket path is limited to 107 bytes: TCP only when the folder's path is too long.
+    local sockets=$POSTGRES_SOCKET_DIR
+    if ((${#sockets} > 90)); then sockets=""; fi
+    say "postgres: starting $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$POSTGRES_PORT (data in $POSTGRES_DATA_DIR)"
+    local run_as=()
+    [[ $EUID -eq 0 ]] && run_as=(runuser -u postgres --)
+    launch postgres "${run_as[@]}" "$PG_BIN/postgres" -D "$POSTGRES_DATA_DIR" \
+      -c listen_addresses=127.0.0.1 -c port="$POSTGRES_PORT" -c unix_socket_directories="$sockets" \
+      -c fsync=on -c synchronous_commit=off -c max_connections=300 -c shared_buffers=128MB
+  fi
+  wait_healthy postgres postgres_healthy "$INFRA_TIMEOUT"
+  # runuser stays as the parent of the postmaster: record the postmaster itself, so that `down`
+  # signals PostgreSQL directly.
+  local postmaster
+  postmaster=$(head -n 1 "$POSTGRES_DATA_DIR/postmaster.pid" 2>/dev/null) || true
+  if [[ $postmaster =~ ^[0-9]+$ ]] && [[ $(tr '\0' ' ' 2>/dev/null <"/proc/$postmaster/cmdline") == *"${MARKER[postgres]}"* ]]; then
+    echo "$postmaster" >"$(pid_file postgres)"
+  fi
+  if [[ -z $(as_postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres -d postgres -XtAc \
+    "SELECT 1 FROM pg_database WHERE datname = 'ferretdb'") ]]; then
+    say "postgres: creating database ferretdb"
+    as_postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres -d postgres -XqAc \
+      "CREATE DATABASE ferretdb" >/dev/null
+  fi
+  say "postgres: healthy (pid $(running_pid postgres))"
+}
+
 start_ferretdb() {
   local pid
   if [[ $EXTERNAL_MONGODB == true ]]; then
@@ -484,11 +586,15 @@ start_ferretdb() {
   fi
   if pid=$(running_pid ferretdb); then
     say "ferretdb: already running (pid $pid)"
+    if [[ $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") == *--handler=sqlite* ]]; then
+      say "ferretdb: WARNING this FerretDB runs on SQLite (started by an older stack.sh): '$0 down' and '$0 up' to switch to PostgreSQL"
+    fi
   else
     check_ports_free ferretdb
-    mkdir -p "$DATA_DIR/ferretdb" "$DATA_DIR/ferretdb-state"
-    say "ferretdb: starting on 127.0.0.1:$MONGODB_PORT (SQLite in $DATA_DIR/ferretdb)"
-    launch ferretdb "$BIN_DIR/ferretdb" --handler=sqlite --sqlite-url="file:$DATA_DIR/ferretdb/" \
+    mkdir -p "$DATA_DIR/ferretdb-state"
+    say "ferretdb: starting on 127.0.0.1:$MONGODB_PORT (PostgreSQL 127.0.0.1:$POSTGRES_PORT/ferretdb)"
+    launch ferretdb "$BIN_DIR/ferretdb" --handler=postgresql \
+      --postgresql-url="postgres://postgres@127.0.0.1:$POSTGRES_PORT/ferretdb" \
       --listen-addr="127.0.0.1:$MONGODB_PORT" --debug-addr=- --telemetry=disable \
       --state-dir="$DATA_DIR/ferretdb-state" --log-level=INFO
   fi
@@ -532,6 +638,7 @@ cmd_up() {
   cmd_install
   start_kafka
   create_topics
+  if [[ $EXTERNAL_MONGODB != true ]]; then start_postgres; fi
   start_ferretdb
   start_mailpit
   say "stack: up (eval \"\$($0 env)\" for the client settings)"
@@ -585,6 +692,7 @@ cmd_down() {
   cmd_services_down
   stop_components mailpit
   stop_components ferretdb
+  stop_components postgres
   stop_components kafka
 }
 
@@ -597,16 +705,16 @@ safe_stack_dir() {
 cmd_clean() {
   safe_stack_dir
   cmd_down
-  say "stack: removing $DATA_DIR and $LOG_DIR"
-  rm -rf "$DATA_DIR" "$LOG_DIR"
+  say "stack: removing $DATA_DIR, $POSTGRES_DATA_DIR and $LOG_DIR"
+  rm -rf "$DATA_DIR" "$POSTGRES_DATA_DIR" "$LOG_DIR"
 }
 
 cmd_distclean() {
   safe_stack_dir
   cmd_down
   exec 9>&-
-  say "stack: removing $STACK_DIR"
-  rm -rf "$STACK_DIR"
+  say "stack: removing $STACK_DIR and $POSTGRES_DATA_DIR"
+  rm -rf "$STACK_DIR" "$POSTGRES_DATA_DIR"
 }
 
 # --- status / logs / env -------------------------------------------------------------------------
@@ -615,6 +723,11 @@ cmd_status() {
   local name pid state health ports
   for name in "${INFRA[@]}" "${SERVICES[@]}"; do
     ports=${PORTS[$name]// /,}
+    if [[ $name == postgres && $EXTERNAL_MONGODB == true ]] && ! running_pid postgres >/dev/null; then
+      printf '%-14s %-9s %-10s %-16s %s\n' "$name" unused - - "(MONGODB_URL is external)"
+      continue
+    fi
+    if [[ $name == postgres ]]; then find_pg_bin || PG_BIN=/nonexistent; fi
     if [[ $name == ferretdb && $EXTERNAL_MONGODB == true ]]; then
       if mongodb_healthy; then health=healthy; else health=unreachable; fi
       printf '%-14s %-9s %-10s %-16s %s\n' "$name" external - - \
@@ -667,8 +780,9 @@ usage() {
   cat <<EOF
 Usage: $0 <command>
 
-  install        resolve/build Kafka $KAFKA_VERSION, FerretDB $FERRETDB_VERSION, Mailpit $MAILPIT_VERSION into \$STACK_DIR
-  up             install, then start Kafka, FerretDB and Mailpit (what is not running) and create topics
+  install        resolve/build Kafka $KAFKA_VERSION, FerretDB $FERRETDB_VERSION, Mailpit $MAILPIT_VERSION into \$STACK_DIR;
+                 apt-get install postgresql if no /usr/lib/postgresql/*/bin/postgres exists
+  up             install, then start Kafka, PostgreSQL, FerretDB and Mailpit (what is not running) and create topics
   services-up    start registry, events and notifications (uvicorn) and wait for /readyz
   services-down  stop the services
   down           stop the services and the infrastructure

@@ -54,7 +54,7 @@ async def insert_new(collection: AsyncCollection[dict[str, Any]], docs: Sequence
     if not docs:
         return 0
     try:
-        result = await collection.insert_many(list(docs), ordered=False)
+        result = await collection.insert_many([dict(d) for d in docs], ordered=False)
         return len(result.inserted_ids)
     except BulkWriteError as exc:
         errors = exc.details.get("writeErrors", [])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Response
@@ -61,7 +61,7 @@ class ServiceRuntime:
         self.subscriptions: list[Subscription] = []
         self._outbox_collections: list[str] = []
         self._startup: list[Hook] = []
-        self._background: list[Callable[[], Awaitable[None]]] = []
+        self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._client: AsyncMongoClient[dict[str, Any]] | None = None
         self._db: AsyncDatabase[dict[str, Any]] | None = None
@@ -113,7 +113,7 @@ class ServiceRuntime:
         self._startup.append(hook)
         return hook
 
-    def background(self, loop: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    def background(self, loop: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], Coroutine[Any, Any, None]]:
         """Run ``loop()`` as a background task while the service runs (schedulers)."""
         self._background.append(loop)
         return loop

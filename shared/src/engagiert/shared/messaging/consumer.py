@@ -51,6 +51,10 @@ class TransientError(Exception):
     """Raised by a handler when a dependency is away for now: the batch is retried, never dead-lettered."""
 
 
+class PermanentError(Exception):
+    """Raised by a handler when an event can never apply (it names an unknown member, say): no retries, DLQ now."""
+
+
 class _Stopping(Exception):
     """The service is shutting down while a batch still waits for a retry."""
 
@@ -173,6 +177,9 @@ class Subscription:
             raise
         except Exception as exc:
             first_error = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, PermanentError) and len(valid) == 1:
+                log.warning("event_dead_lettered", topic=self.topic, event_id=valid[0][1].id, type=valid[0][1].type)
+                return [(valid[0][0], "handler-rejected", first_error, 1)]
             RETRIES.labels(topic=self.topic, group=self.group_id).inc()
         # Alone, a single event has had its first attempt already; in a batch, nobody knows which failed.
         already = 1 if len(valid) == 1 else 0
@@ -180,7 +187,8 @@ class Subscription:
         for rec, env in valid:
             error = await self._attempt_alone(env, already=already, last_error=first_error)
             if error is not None:
-                given_up.append((rec, "handler-error", error, self.max_attempts))
+                reason = "handler-rejected" if error.startswith("PermanentError") else "handler-error"
+                given_up.append((rec, reason, error, self.max_attempts))
                 log.warning("event_dead_lettered", topic=self.topic, event_id=env.id, type=env.type)
         return given_up
 
@@ -198,6 +206,8 @@ class Subscription:
                 return None
             except _Stopping:
                 raise
+            except PermanentError as exc:
+                return f"{type(exc).__name__}: {exc}"
             except Exception as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
                 RETRIES.labels(topic=self.topic, group=self.group_id).inc()

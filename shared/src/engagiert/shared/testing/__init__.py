@@ -1,13 +1,18 @@
 """Test helpers shipped beside the code: a running-stack fixture, Kafka and store helpers, factories."""
 
 from engagiert.shared.testing.kafka import consume_until, create_test_topics, produce_records
+from engagiert.shared.testing.service import ServiceProcess, app_client, free_port
 from engagiert.shared.testing.stack import StackEndpoints, resolve_stack
-from engagiert.shared.testing.tokens import token_for
+from engagiert.shared.testing.tokens import auth_header, token_for
 
 __all__ = [
+    "ServiceProcess",
     "StackEndpoints",
+    "app_client",
+    "auth_header",
     "consume_until",
     "create_test_topics",
+    "free_port",
     "produce_records",
     "resolve_stack",
     "token_for",

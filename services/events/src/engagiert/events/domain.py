@@ -1,0 +1,339 @@
+"""Holds the recognition rules without I/O: member figures, invitation criteria, seats, honours, signed links."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engagiert.shared.contracts.members import MemberSnapshot
+from engagiert.shared.contracts.recognition import HonourKind
+
+# -- the member read model ---------------------------------------------------------------------
+
+SNAPSHOT_FIELDS = ("municipality", "revision", "given_name", "family_name", "date_of_birth", "status")
+
+
+def read_model_fields(member: MemberSnapshot) -> dict[str, Any]:
+    """Return what events keeps of a member snapshot: no contact, no consent, no external refs."""
+    return {
+        "municipality": member.municipality,
+        "revision": member.revision,
+        "given_name": member.given_name,
+        "family_name": member.family_name,
+        "date_of_birth": member.date_of_birth.isoformat() if member.date_of_birth else None,
+        "status": member.status,
+        "engagements": [
+            {
+                "engagement_id": e.engagement_id,
+                "organisation_id": e.organisation_id,
+                "organisation_name": e.organisation_name,
+                "field": e.field,
+                "since": e.since.isoformat(),
+                "until": e.until.isoformat() if e.until else None,
+            }
+            for e in member.engagements
+        ],
+        "juleica": {
+            "holder": member.juleica.holder,
+            "expires_on": member.juleica.expires_on.isoformat() if member.juleica.expires_on else None,
+        },
+        "years_of_engagement_reported": member.totals.years_of_engagement,
+    }
+
+
+def hours_last_12_months(entries: Iterable[Mapping[str, Any]], today: date) -> float:
+    """Return the hours of entries dated in the 12 months up to and including ``today``."""
+    start = _minus_years(today, 1).isoformat()
+    end = today.isoformat()
+    return round(sum(float(e["hours"]) for e in entries if start < str(e["date"]) <= end), 2)
+
+
+def hours_by_year(entries: Iterable[Mapping[str, Any]]) -> dict[int, float]:
+    """Return the hours per calendar year."""
+    years: dict[int, float] = {}
+    for e in entries:
+        year = int(str(e["date"])[:4])
+        years[year] = round(years.get(year, 0.0) + float(e["hours"]), 2)
+    return years
+
+
+def years_of_engagement(member: Mapping[str, Any], today: date) -> float:
+    """Return the years since the member's earliest engagement began (or the registry's figure, if larger)."""
+    starts = [date.fromisoformat(e["since"]) for e in member.get("engagements") or [] if e.get("since")]
+    computed = (today - min(starts)).days / 365.25 if starts else 0.0
+    return round(max(computed, float(member.get("years_of_engagement_reported") or 0.0)), 2)
+
+
+def age_on(date_of_birth: date, day: date) -> int:
+    """Return the age in completed years on ``day``."""
+    return day.year - date_of_birth.year - ((day.month, day.day) < (date_of_birth.month, date_of_birth.day))
+
+
+def _minus_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def add_years(day: date, years: int) -> date:
+    """Return ``day`` plus ``years`` (29 February becomes 28 February)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+# -- invitation criteria -----------------------------------------------------------------------
+
+
+class InvitationCriteria(BaseModel):
+    """Whom to invite: every member who meets all the given conditions (or is named explicitly)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_hours_last_12_months: float | None = Field(default=None, ge=0)
+    min_years: float | None = Field(default=None, ge=0)
+    fields: list[str] = Field(default_factory=list, description="any of these fields of engagement")
+    organisations: list[str] = Field(default_factory=list, description="any of these organisation ids")
+    member_ids: list[str] = Field(default_factory=list, description="invited whatever the other criteria say")
+    honour_kinds: list[HonourKind] = Field(default_factory=list, description="holders of any of these honours")
+    include_paused: bool = False
+
+    def has_filters(self) -> bool:
+        """Return True when a condition besides explicit member ids is set."""
+        return bool(
+            self.min_hours_last_12_months is not None
+            or self.min_years is not None
+            or self.fields
+            or self.organisations
+            or self.honour_kinds
+        )
+
+
+def matches(
+    member: Mapping[str, Any], criteria: InvitationCriteria, today: date, *, honour_holders: set[str] | None = None
+) -> bool:
+    """Return True when ``member`` is to be invited under ``criteria``."""
+    if member.get("erased"):
+        return False
+    if member["_id"] in criteria.member_ids:
+        return True
+    if not criteria.has_filters():
+        return False
+    status = member.get("status", "active")
+    if status == "left" or (status == "paused" and not criteria.include_paused):
+        return False
+    if criteria.min_hours_last_12_months is not None:
+        if hours_last_12_months(member.get("hours") or [], today) < criteria.min_hours_last_12_months:
+            return False
+    if criteria.min_years is not None and years_of_engagement(member, today) < criteria.min_years:
+        return False
+    engagements = member.get("engagements") or []
+    if criteria.fields and not {e.get("field") for e in engagements} & set(criteria.fields):
+        return False
+    if criteria.organisations and not {e.get("organisation_id") for e in engagements} & set(criteria.organisations):
+        return False
+    return not (criteria.honour_kinds and (honour_holders is None or member["_id"] not in honour_holders))
+
+
+# -- seats and the waitlist --------------------------------------------------------------------
+
+InvitationStatus = Literal["invited", "waitlisted", "accepted", "declined"]
+OFFERED: tuple[InvitationStatus, ...] = ("invited", "accepted")
+
+
+def seats_needed(guests: int) -> int:
+    """Return the seats an accepted invitee takes: their own and their guests'."""
+    return 1 + guests
+
+
+def split_offers(candidates: Sequence[str], *, capacity: int, offered: int) -> tuple[list[str], list[str]]:
+    """Split new invitees in order: as many get an offer as the capacity leaves, the rest wait."""
+    free = max(capacity - offered, 0)
+    return list(candidates[:free]), list(candidates[free:])
+
+
+def seat_guard(capacity: int, needed: int) -> dict[str, Any]:
+    """Return the event filter that lets ``needed`` seats be taken only while they are free."""
+    return {"capacity": capacity, "seats_taken": {"$lte": capacity - needed}}
+
+
+# -- signed links and codes --------------------------------------------------------------------
+
+LinkPurpose = Literal["rsvp", "card"]
+LinkFailure = Literal["malformed", "forged", "expired"]
+
+
+class LinkError(ValueError):
+    """A signed link or code that is malformed, forged or altered, or expired; ``reason`` says which."""
+
+    def __init__(self, reason: LinkFailure) -> None:
+        super().__init__(reason)
+        self.reason: LinkFailure = reason
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret: str, purpose: str, payload: str) -> bytes:
+    # The purpose is part of the MAC: an RSVP link cannot pass as a card code, and vice versa.
+    return hmac.new(secret.encode(), f"{purpose}|{payload}".encode(), hashlib.sha256).digest()[:18]
+
+
+def sign_link(secret: str, *, purpose: LinkPurpose, subject: str, expires_at: datetime) -> str:
+    """Return a URL-safe token binding ``subject`` to ``purpose`` until ``expires_at``."""
+    payload = f"{subject}|{int(expires_at.timestamp())}"
+    return f"{_b64(payload.encode())}.{_b64(_mac(secret, purpose, payload))}"
+
+
+def verify_link(secret: str, token: str, *, purpose: LinkPurpose, now: datetime) -> tuple[str, datetime]:
+    """Return (subject, expiry) of a valid token; raise :class:`LinkError` otherwise."""
+    try:
+        payload_b64, mac_b64 = token.split(".")
+        payload = _unb64(payload_b64).decode()
+        mac = _unb64(mac_b64)
+        subject, expires = payload.rsplit("|", 1)
+        expires_at = datetime.fromtimestamp(int(expires), tz=UTC)
+    except (ValueError, UnicodeDecodeError):
+        raise LinkError("malformed") from None
+    # compare_digest prevents timing attacks that would guess the MAC byte by byte
+    if not hmac.compare_digest(mac, _mac(secret, purpose, payload)):
+        raise LinkError("forged")
+    if now >= expires_at:
+        raise LinkError("expired")
+    return subject, expires_at
+
+
+# -- honours -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DatedThreshold:
+    """A state rule for the Ehrenamtskarte that applies from one day (inclusive) to another (exclusive)."""
+
+    valid_from: date
+    valid_until: date | None
+    hours_per_week: float
+    hours_per_year: float
+
+    def applies_on(self, day: date) -> bool:
+        """Return True when this rule is in force on ``day``."""
+        return self.valid_from <= day and (self.valid_until is None or day < self.valid_until)
+
+
+EHRENAMTSKARTE_NRW: tuple[DatedThreshold, ...] = (
+    DatedThreshold(date(2000, 1, 1), date(2026, 1, 1), hours_per_week=5, hours_per_year=250),
+    DatedThreshold(date(2026, 1, 1), None, hours_per_week=4, hours_per_year=200),
+)
+"""State defaults of the Ehrenamtskarte NRW: 5 h/week or 250 h/year, from 2026 4 h/week or 200 h/year."""
+
+JUBILAEUM_YEARS = 25
+WEEKS_PER_YEAR = 52
+
+
+class HonourRules(BaseModel):
+    """A municipality's rules over the state defaults (``PUT .../honour-rules``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_duration_years: float = Field(default=0, ge=0, le=50, description="years of engagement before a card")
+    min_age: int = Field(default=16, ge=0, le=100)
+    validity_years: int = Field(default=3, ge=1, le=10)
+    juleica_shortcut: bool = Field(default=True, description="a valid Juleica qualifies for the Ehrenamtskarte")
+    engagementnachweis_min_hours: float = Field(default=80, ge=0)
+    hours_per_year_override: float | None = Field(default=None, ge=0, description="None: the state's dated rule")
+
+
+def threshold_on(day: date, thresholds: Sequence[DatedThreshold] = EHRENAMTSKARTE_NRW) -> DatedThreshold:
+    """Return the state rule in force on ``day``."""
+    for rule in thresholds:
+        if rule.applies_on(day):
+            return rule
+    return thresholds[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Eligibility:
+    """An honour a member qualifies for, with the reason staff see."""
+
+    kind: HonourKind
+    reason: str
+
+
+def _old_enough(member: Mapping[str, Any], min_age: int, today: date) -> bool:
+    if min_age <= 0:
+        return True
+    dob = member.get("date_of_birth")
+    return bool(dob) and age_on(date.fromisoformat(dob), today) >= min_age
+
+
+def ehrenamtskarte_eligibility(member: Mapping[str, Any], rules: HonourRules, today: date) -> Eligibility | None:
+    """Return the Ehrenamtskarte eligibility of ``member`` on ``today``, or None."""
+    if member.get("status", "active") != "active" or not _old_enough(member, rules.min_age, today):
+        return None
+    juleica = member.get("juleica") or {}
+    expires = juleica.get("expires_on")
+    if rules.juleica_shortcut and juleica.get("holder") and (expires is None or expires >= today.isoformat()):
+        return Eligibility("ehrenamtskarte", "Juleica-Inhaber/in")
+    if years_of_engagement(member, today) < rules.min_duration_years:
+        return None
+    rule = threshold_on(today)
+    per_year = rules.hours_per_year_override if rules.hours_per_year_override is not None else rule.hours_per_year
+    hours = hours_last_12_months(member.get("hours") or [], today)
+    if hours >= per_year or (rules.hours_per_year_override is None and hours / WEEKS_PER_YEAR >= rule.hours_per_week):
+        return Eligibility("ehrenamtskarte", f"{hours:g} h in 12 Monaten (Schwelle {per_year:g} h)")
+    return None
+
+
+def eligible_honours(member: Mapping[str, Any], rules: HonourRules, today: date) -> list[Eligibility]:
+    """Return every honour ``member`` qualifies for on ``today``."""
+    if member.get("erased") or not member.get("given_name"):
+        return []
+    found: list[Eligibility] = []
+    card = ehrenamtskarte_eligibility(member, rules, today)
+    if card is not None:
+        found.append(card)
+    years = years_of_engagement(member, today)
+    if years >= JUBILAEUM_YEARS and _old_enough(member, rules.min_age, today):
+        found.append(Eligibility("jubilaeums-ehrenamtskarte", f"{years:g} Jahre Engagement"))
+    hours = hours_last_12_months(member.get("hours") or [], today)
+    if hours >= rules.engagementnachweis_min_hours and member.get("status", "active") == "active":
+        found.append(Eligibility("engagementnachweis", f"{hours:g} h in 12 Monaten"))
+    return found
+
+
+def honour_valid_until(kind: HonourKind, rules: HonourRules, valid_from: date) -> date | None:
+    """Return the end of a granted honour's validity (None: lifelong)."""
+    if kind == "jubilaeums-ehrenamtskarte":
+        return None
+    if kind == "ehrenamtskarte":
+        return add_years(valid_from, rules.validity_years) - timedelta(days=1)
+    return None
+
+
+LIFELONG_CODE_EXPIRY = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def card_subject(*, honour_id: str, kind: str, card_number: str, valid_until: date | None) -> str:
+    """Return what a card's verification code signs."""
+    return f"{honour_id}|{kind}|{card_number}|{valid_until.isoformat() if valid_until else 'lifelong'}"
+
+
+def card_code_expiry(valid_until: date | None) -> datetime:
+    """Return when a card's verification code stops verifying: the day after the card's last day."""
+    if valid_until is None:
+        return LIFELONG_CODE_EXPIRY
+    return datetime.combine(valid_until + timedelta(days=1), datetime.min.time(), tzinfo=UTC)

@@ -1,0 +1,445 @@
+"""Holds the registry's models, rules and derived figures; no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from engagiert.shared.contracts import (
+    Consent,
+    Contact,
+    Engagement,
+    ExternalRef,
+    HoursTotals,
+    Juleica,
+    MemberSnapshot,
+)
+from engagiert.shared.contracts.base import Channel, EntityId, Field_, Hours, Language, MemberStatus
+
+MunicipalityKind = Literal["Stadt", "Gemeinde", "Kreis", "Bezirksregierung"]
+OrganisationKind = Literal["Verein", "Initiative", "Freiwilligenagentur", "Stiftung", "Kirchengemeinde", "Sonstige"]
+
+DAYS_PER_YEAR = 365.25
+PERSONAL_FIELDS = (
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "contact",
+    "external_refs",
+    "ext_keys",
+    "email_key",
+    "name_dob_key",
+    "search",
+    "import_key",
+    "engagements",
+    "juleica",
+    "consent",
+    "language",
+)
+"""Fields of a member document that erasure removes (the tombstone keeps id, municipality, dates)."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# -- municipalities and organisations ---------------------------------------------------------
+
+
+class MunicipalityCreate(_Model):
+    """A municipality (tenant) as a network admin creates it."""
+
+    ags: str = Field(pattern=r"^[0-9]{8}$")
+    name: str = Field(min_length=1, max_length=200)
+    kind: MunicipalityKind
+    contact_point_name: str | None = Field(default=None, max_length=200)
+    contact_point_email: EmailStr | None = None
+
+
+class MunicipalityUpdate(_Model):
+    """Changes to a municipality."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    kind: MunicipalityKind | None = None
+    contact_point_name: str | None = Field(default=None, max_length=200)
+    contact_point_email: EmailStr | None = None
+
+
+class OrganisationCreate(_Model):
+    """An organisation of a municipality."""
+
+    name: str = Field(min_length=1, max_length=200)
+    kind: OrganisationKind = "Verein"
+    fields: list[Field_] = Field(default_factory=list)
+
+
+class OrganisationUpdate(_Model):
+    """Changes to an organisation."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    kind: OrganisationKind | None = None
+    fields: list[Field_] | None = None
+
+
+# -- members ------------------------------------------------------------------------------------
+
+
+class EngagementIn(_Model):
+    """An engagement as a caller sends it (the id is optional: new engagements get one)."""
+
+    engagement_id: EntityId | None = None
+    organisation_id: EntityId | None = None
+    organisation_name: str | None = Field(default=None, max_length=200)
+    field: Field_
+    role: str | None = Field(default=None, max_length=200)
+    since: date
+    until: date | None = None
+
+    @model_validator(mode="after")
+    def _until_not_before_since(self) -> EngagementIn:
+        if self.until is not None and self.until < self.since:
+            raise ValueError("until must not be before since")
+        return self
+
+
+class ConsentIn(_Model):
+    """Consent as a caller gives it."""
+
+    channels: list[Channel] = Field(default_factory=list)
+    source: str | None = Field(default=None, max_length=200)
+
+
+class MemberCreate(_Model):
+    """A member as staff register them."""
+
+    given_name: str = Field(min_length=1, max_length=100)
+    family_name: str = Field(min_length=1, max_length=100)
+    date_of_birth: date | None = None
+    language: Language = "de"
+    status: MemberStatus = "active"
+    contact: Contact = Field(default_factory=Contact)
+    consent: ConsentIn | None = None
+    engagements: list[EngagementIn] = Field(default_factory=list, max_length=100)
+    juleica: Juleica = Field(default_factory=Juleica)
+    external_refs: list[ExternalRef] = Field(default_factory=list, max_length=20)
+
+
+class MemberUpdate(_Model):
+    """Changes to a member: omitted fields stay as they are."""
+
+    given_name: str | None = Field(default=None, min_length=1, max_length=100)
+    family_name: str | None = Field(default=None, min_length=1, max_length=100)
+    date_of_birth: date | None = None
+    language: Language | None = None
+    contact: Contact | None = None
+    consent: ConsentIn | None = None
+    engagements: list[EngagementIn] | None = Field(default=None, max_length=100)
+    juleica: Juleica | None = None
+    external_refs: list[ExternalRef] | None = Field(default=None, max_length=20)
+
+
+class StatusChange(_Model):
+    """A new status of a member."""
+
+    status: MemberStatus
+
+
+class HoursIn(_Model):
+    """Hours of one member for a day or a period."""
+
+    hours: Hours
+    date_from: date
+    date_to: date | None = None
+    organisation_id: EntityId | None = None
+
+    @model_validator(mode="after")
+    def _period_is_ordered(self) -> HoursIn:
+        if self.date_to is not None and self.date_to < self.date_from:
+            raise ValueError("date_to must not be before date_from")
+        return self
+
+
+class HoursBulkItem(HoursIn):
+    """Hours of one member in a bulk report."""
+
+    member_id: EntityId
+
+
+@dataclass(frozen=True, slots=True)
+class HoursEntry:
+    """Hours recorded for a member (the figures need only these)."""
+
+    hours: float
+    date_from: date
+    date_to: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A span of engagement or a break between spans, both days included."""
+
+    start: date
+    end: date
+
+    @property
+    def days(self) -> int:
+        """Return the number of days, both ends included."""
+        return (self.end - self.start).days + 1
+
+
+# -- rules ----------------------------------------------------------------------------------------
+
+
+def new_id(prefix: str) -> str:
+    """Return a fresh id with a readable prefix."""
+    return f"{prefix}-{uuid.uuid4().hex[:20]}"
+
+
+def stable_id(prefix: str, *parts: str) -> str:
+    """Return an id derived from ``parts`` (the same input always gives the same id)."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
+    return f"{prefix}-{digest}"
+
+
+def normalise_name(text: str) -> str:
+    """Return ``text`` folded for comparison (case, surrounding and repeated blanks)."""
+    return " ".join(text.casefold().split())
+
+
+def email_key(email: str | None) -> str | None:
+    """Return the duplicate key of an e-mail address (case-insensitive), or None."""
+    return email.strip().casefold() if email else None
+
+
+def name_dob_key(given_name: str, family_name: str, date_of_birth: date | None) -> str | None:
+    """Return the duplicate key of name and date of birth, or None without a date of birth."""
+    if date_of_birth is None:
+        return None
+    return f"{normalise_name(given_name)}|{normalise_name(family_name)}|{date_of_birth.isoformat()}"
+
+
+def ext_key(ref: ExternalRef) -> str:
+    """Return the lookup key of an external reference (unique per municipality and system)."""
+    return f"{ref.system}:{ref.id}"
+
+
+def search_text(given_name: str, family_name: str) -> str:
+    """Return the folded text the name filter searches."""
+    return normalise_name(f"{given_name} {family_name}")
+
+
+def engagements_from(items: Sequence[EngagementIn], previous: Sequence[Engagement] = ()) -> list[Engagement]:
+    """Return engagements with ids: known ids are kept, new engagements get one."""
+    return [
+        Engagement(
+            engagement_id=item.engagement_id or new_id("e"),
+            organisation_id=item.organisation_id,
+            organisation_name=item.organisation_name,
+            field=item.field,
+            role=item.role,
+            since=item.since,
+            until=item.until,
+        )
+        for item in items
+    ]
+
+
+def engagement_changes(
+    before: Sequence[Engagement], after: Sequence[Engagement]
+) -> tuple[list[Engagement], list[Engagement]]:
+    """Return (started, ended): engagements new in ``after``, and those that gained an end date."""
+    old = {e.engagement_id: e for e in before}
+    started = [e for e in after if e.engagement_id not in old]
+    ended = [
+        e
+        for e in after
+        if e.until is not None and (e.engagement_id not in old or old[e.engagement_id].until != e.until)
+    ]
+    return started, ended
+
+
+def consent_from(given: ConsentIn | None, *, now: datetime) -> Consent:
+    """Return consent as recorded now (no channels: no consent)."""
+    if given is None or not given.channels:
+        return Consent(source=given.source if given else None)
+    return Consent(channels=list(dict.fromkeys(given.channels)), given_at=now, source=given.source)
+
+
+def withdrawn(consent: Consent, *, now: datetime) -> Consent:
+    """Return ``consent`` withdrawn now (no channel left)."""
+    return Consent(channels=[], given_at=consent.given_at, source=consent.source, withdrawn_at=now)
+
+
+# -- derived figures --------------------------------------------------------------------------
+
+
+def _overlap_days(start: date, end: date, lo: date, hi: date) -> int:
+    first, last = max(start, lo), min(end, hi)
+    return max((last - first).days + 1, 0)
+
+
+def _spread(entry: HoursEntry, lo: date, hi: date) -> float:
+    """Return the share of ``entry``'s hours that falls in [lo, hi], spread evenly over its days."""
+    end = entry.date_to or entry.date_from
+    total_days = (end - entry.date_from).days + 1
+    return entry.hours * _overlap_days(entry.date_from, end, lo, hi) / total_days
+
+
+def hours_last_12_months(entries: Iterable[HoursEntry], *, today: date) -> float:
+    """Return the hours in the 12 months up to and including ``today`` (periods counted pro rata)."""
+    try:
+        lo = today.replace(year=today.year - 1) + timedelta(days=1)
+    except ValueError:  # 29 February: a year back is 28 February
+        lo = date(today.year - 1, 3, 1)
+    return round(sum(_spread(e, lo, today) for e in entries), 2)
+
+
+def hours_by_year(entries: Iterable[HoursEntry]) -> dict[str, float]:
+    """Return hours per calendar year; a period across years is split by its days."""
+    years: dict[str, float] = {}
+    for entry in entries:
+        end = entry.date_to or entry.date_from
+        for year in range(entry.date_from.year, end.year + 1):
+            share = _spread(entry, date(year, 1, 1), date(year, 12, 31))
+            years[str(year)] = years.get(str(year), 0.0) + share
+    return {y: round(h, 2) for y, h in sorted(years.items())}
+
+
+def engagement_periods(engagements: Iterable[Engagement], *, today: date) -> list[Period]:
+    """Return the spans of engagement across organisations, overlaps merged (open ends run to today)."""
+    spans = sorted(
+        (e.since, min(e.until or today, today)) for e in engagements if e.since <= today
+    )
+    merged: list[Period] = []
+    for start, end in spans:
+        if end < start:
+            continue
+        if merged and start <= merged[-1].end + timedelta(days=1):
+            if end > merged[-1].end:
+                merged[-1] = Period(merged[-1].start, end)
+        else:
+            merged.append(Period(start, end))
+    return merged
+
+
+def engagement_breaks(periods: Sequence[Period]) -> list[Period]:
+    """Return the breaks between spans of engagement."""
+    return [
+        Period(a.end + timedelta(days=1), b.start - timedelta(days=1)) for a, b in zip(periods, periods[1:], strict=False)
+    ]
+
+
+def years_of_engagement(engagements: Iterable[Engagement], *, today: date) -> float:
+    """Return the years engaged across organisations, overlaps counted once and breaks left out."""
+    days = sum(p.days for p in engagement_periods(engagements, today=today))
+    return round(days / DAYS_PER_YEAR, 2)
+
+
+def totals(entries: Sequence[HoursEntry], engagements: Sequence[Engagement], *, today: date) -> HoursTotals:
+    """Return the derived figures of a member."""
+    return HoursTotals(
+        hours_last_12_months=hours_last_12_months(entries, today=today),
+        hours_by_year=hours_by_year(entries),
+        years_of_engagement=years_of_engagement(engagements, today=today),
+    )
+
+
+# -- documents ----------------------------------------------------------------------------------
+
+
+def member_document(
+    *,
+    member_id: str,
+    ags: str,
+    data: MemberCreate,
+    engagements: list[Engagement],
+    consent: Consent,
+    now: datetime,
+) -> dict[str, Any]:
+    """Return a new member document (without outbox), revision 1."""
+    doc: dict[str, Any] = {
+        "_id": member_id,
+        "municipality": ags,
+        "revision": 1,
+        "given_name": data.given_name,
+        "family_name": data.family_name,
+        "date_of_birth": data.date_of_birth.isoformat() if data.date_of_birth else None,
+        "language": data.language,
+        "status": data.status,
+        "contact": data.contact.model_dump(mode="json"),
+        "consent": consent.model_dump(mode="json"),
+        "engagements": [e.model_dump(mode="json") for e in engagements],
+        "juleica": data.juleica.model_dump(mode="json"),
+        "external_refs": [r.model_dump(mode="json") for r in data.external_refs],
+        "created_at": now,
+        "updated_at": now,
+    }
+    return {**doc, **derived_keys(doc)}
+
+
+def derived_keys(doc: dict[str, Any]) -> dict[str, Any]:
+    """Return the indexed lookup fields of a member document (duplicates, filters, external refs)."""
+    dob = date.fromisoformat(doc["date_of_birth"]) if doc.get("date_of_birth") else None
+    engagements = doc.get("engagements") or []
+    return {
+        "email_key": email_key((doc.get("contact") or {}).get("email")),
+        "name_dob_key": name_dob_key(doc["given_name"], doc["family_name"], dob),
+        "search": search_text(doc["given_name"], doc["family_name"]),
+        "ext_keys": [f"{r['system']}:{r['id']}" for r in doc.get("external_refs") or []],
+        "org_ids": sorted({e["organisation_id"] for e in engagements if e.get("organisation_id")}),
+        "fields": sorted({e["field"] for e in engagements}),
+    }
+
+
+def snapshot(doc: dict[str, Any], member_totals: HoursTotals) -> MemberSnapshot:
+    """Return the event snapshot of a member document."""
+    return MemberSnapshot(
+        member_id=doc["_id"],
+        municipality=doc["municipality"],
+        revision=doc["revision"],
+        given_name=doc["given_name"],
+        family_name=doc["family_name"],
+        date_of_birth=doc.get("date_of_birth"),
+        language=doc.get("language", "de"),
+        status=doc.get("status", "active"),
+        contact=Contact.model_validate(doc.get("contact") or {}),
+        consent=Consent.model_validate(doc.get("consent") or {}),
+        engagements=[Engagement.model_validate(e) for e in doc.get("engagements") or []],
+        juleica=Juleica.model_validate(doc.get("juleica") or {}),
+        external_refs=[ExternalRef.model_validate(r) for r in doc.get("external_refs") or []],
+        totals=member_totals,
+    )
+
+
+def entry_from_document(doc: dict[str, Any]) -> HoursEntry:
+    """Return the figures' view of an hours document."""
+    return HoursEntry(
+        hours=float(doc["hours"]),
+        date_from=date.fromisoformat(doc["date_from"]),
+        date_to=date.fromisoformat(doc["date_to"]) if doc.get("date_to") else None,
+    )
+
+
+def changed_fields(before: dict[str, Any], after: dict[str, Any], names: Iterable[str]) -> list[str]:
+    """Return the names whose values differ between two documents."""
+    return [n for n in names if before.get(n) != after.get(n)]
+
+
+MEMBER_FIELDS = (
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "language",
+    "status",
+    "contact",
+    "consent",
+    "engagements",
+    "juleica",
+    "external_refs",
+)

@@ -1,0 +1,278 @@
+"""Reads and writes the registry's collections; the only module that talks to MongoDB."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pymongo import ASCENDING, DeleteMany
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from engagiert.shared.envelope import OutgoingRecord
+from engagiert.shared.messaging.outbox import OUTBOX, PENDING, outbox_fields, with_outbox
+from engagiert.shared.mongo import bulk_write, insert_new
+
+MUNICIPALITIES = "municipalities"
+ORGANISATIONS = "organisations"
+MEMBERS = "members"
+HOURS = "hours"
+INBOX = "inbox"
+OUTBOX_COLLECTIONS = (MEMBERS, HOURS)
+"""The collections whose documents carry an outbox."""
+
+Doc = dict[str, Any]
+
+
+class Conflict(Exception):
+    """A guarded write found the document changed meanwhile (revision moved on)."""
+
+
+class Repository:
+    """Gives the use cases the registry's documents."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self.db = db
+        self.municipalities: AsyncCollection[Doc] = db[MUNICIPALITIES]
+        self.organisations: AsyncCollection[Doc] = db[ORGANISATIONS]
+        self.members: AsyncCollection[Doc] = db[MEMBERS]
+        self.hours: AsyncCollection[Doc] = db[HOURS]
+        self.inbox: AsyncCollection[Doc] = db[INBOX]
+
+    async def ensure_indexes(self) -> None:
+        """Create the indexes the queries use."""
+        await self.organisations.create_index([("municipality", ASCENDING), ("_id", ASCENDING)])
+        await self.members.create_index([("municipality", ASCENDING), ("_id", ASCENDING)])
+        await self.members.create_index([("municipality", ASCENDING), ("email_key", ASCENDING)])
+        await self.members.create_index([("municipality", ASCENDING), ("name_dob_key", ASCENDING)])
+        await self.members.create_index([("municipality", ASCENDING), ("ext_keys", ASCENDING)])
+        await self.hours.create_index([("member_id", ASCENDING)])
+
+    # -- municipalities and organisations ------------------------------------------------------
+
+    async def insert_municipality(self, doc: Doc) -> bool:
+        """Insert a municipality; return False when its key exists."""
+        try:
+            await self.municipalities.insert_one(doc)
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def get_municipality(self, ags: str) -> Doc | None:
+        """Return a municipality or None."""
+        return await self.municipalities.find_one({"_id": ags})
+
+    async def existing_municipalities(self, keys: Sequence[str]) -> set[str]:
+        """Return which of ``keys`` are known municipalities."""
+        docs = await self.municipalities.find({"_id": {"$in": list(keys)}}, {"_id": 1}).to_list(None)
+        return {d["_id"] for d in docs}
+
+    async def list_municipalities(self) -> list[Doc]:
+        """Return every municipality, by key."""
+        return await self.municipalities.find({}).sort("_id", ASCENDING).to_list(None)
+
+    async def update_municipality(self, ags: str, changes: Doc) -> Doc | None:
+        """Set ``changes`` on a municipality; return it, or None when unknown."""
+        from pymongo import ReturnDocument
+
+        return await self.municipalities.find_one_and_update(
+            {"_id": ags}, {"$set": changes}, return_document=ReturnDocument.AFTER
+        )
+
+    async def insert_organisation(self, doc: Doc) -> None:
+        """Insert an organisation."""
+        await self.organisations.insert_one(doc)
+
+    async def get_organisation(self, ags: str, org_id: str) -> Doc | None:
+        """Return an organisation of ``ags`` or None."""
+        return await self.organisations.find_one({"_id": org_id, "municipality": ags})
+
+    async def organisation_by_name(self, ags: str, name: str) -> Doc | None:
+        """Return the organisation of ``ags`` with this exact name, or None."""
+        return await self.organisations.find_one({"municipality": ags, "name": name})
+
+    async def list_organisations(self, ags: str) -> list[Doc]:
+        """Return the organisations of ``ags``."""
+        return await self.organisations.find({"municipality": ags}).sort("_id", ASCENDING).to_list(None)
+
+    async def update_organisation(self, ags: str, org_id: str, changes: Doc) -> Doc | None:
+        """Set ``changes`` on an organisation; return it, or None when unknown."""
+        from pymongo import ReturnDocument
+
+        return await self.organisations.find_one_and_update(
+            {"_id": org_id, "municipality": ags}, {"$set": changes}, return_document=ReturnDocument.AFTER
+        )
+
+    async def delete_organisation(self, ags: str, org_id: str) -> bool:
+        """Delete an organisation; return whether it existed."""
+        result = await self.organisations.delete_one({"_id": org_id, "municipality": ags})
+        return result.deleted_count == 1
+
+    # -- members ---------------------------------------------------------------------------------
+
+    async def get_member(self, ags: str, member_id: str) -> Doc | None:
+        """Return a member (or tombstone) of ``ags`` without its outbox, or None."""
+        return await self.members.find_one({"_id": member_id, "municipality": ags}, {OUTBOX: 0})
+
+    async def members_by_ids(self, ids: Sequence[str]) -> list[Doc]:
+        """Return the members with these ids (any municipality; callers check)."""
+        return await self.members.find({"_id": {"$in": list(ids)}}, {OUTBOX: 0, "_applied": 0}).to_list(None)
+
+    async def members_by_ext_keys(self, ags: str, keys: Sequence[str]) -> list[Doc]:
+        """Return the members of ``ags`` that carry any of these external keys."""
+        return await self.members.find(
+            {"municipality": ags, "ext_keys": {"$in": list(keys)}}, {OUTBOX: 0, "_applied": 0}
+        ).to_list(None)
+
+    async def find_duplicate(
+        self, ags: str, *, email_key: str | None, name_dob_key: str | None, exclude: str | None = None
+    ) -> Doc | None:
+        """Return a member of ``ags`` with the same e-mail or the same name and date of birth."""
+        ors = []
+        if email_key:
+            ors.append({"email_key": email_key})
+        if name_dob_key:
+            ors.append({"name_dob_key": name_dob_key})
+        if not ors:
+            return None
+        query: Doc = {"municipality": ags, "$or": ors}
+        if exclude:
+            query["_id"] = {"$ne": exclude}
+        return await self.members.find_one(query, {"_id": 1})
+
+    async def duplicate_keys(self, ags: str) -> tuple[set[str], set[str], set[str]]:
+        """Return the e-mail keys, name+birth keys and import keys of every member of ``ags``."""
+        emails: set[str] = set()
+        names: set[str] = set()
+        imports: set[str] = set()
+        cursor = self.members.find(
+            {"municipality": ags}, {"email_key": 1, "name_dob_key": 1, "import_key": 1, "_id": 0}
+        )
+        async for doc in cursor:
+            if doc.get("email_key"):
+                emails.add(doc["email_key"])
+            if doc.get("name_dob_key"):
+                names.add(doc["name_dob_key"])
+            if doc.get("import_key"):
+                imports.add(doc["import_key"])
+        return emails, names, imports
+
+    async def insert_member(self, doc: Doc, records: Sequence[OutgoingRecord]) -> bool:
+        """Insert a member with its events; return False when its id exists."""
+        try:
+            await self.members.insert_one({**doc, **outbox_fields(records)})
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def insert_members(self, docs: Sequence[tuple[Doc, Sequence[OutgoingRecord]]], *, chunk: int = 500) -> int:
+        """Insert many members with their events, skipping existing ids; return how many were new."""
+        created = 0
+        for start in range(0, len(docs), chunk):
+            part = [{**d, **outbox_fields(r)} for d, r in docs[start : start + chunk]]
+            created += await insert_new(self.members, part)
+        return created
+
+    async def replace_member_guarded(
+        self,
+        doc: Doc,
+        *,
+        expected_revision: int,
+        set_fields: Mapping[str, Any],
+        unset_fields: Sequence[str] = (),
+        records: Sequence[OutgoingRecord],
+        event_id: str | None = None,
+    ) -> None:
+        """Write ``set_fields`` and the events if the member still has ``expected_revision``; else raise Conflict."""
+        update: Doc = {"$set": dict(set_fields)}
+        if unset_fields:
+            update["$unset"] = dict.fromkeys(unset_fields, "")
+        query: Doc = {"_id": doc["_id"], "revision": expected_revision}
+        if event_id is not None:
+            query["_applied"] = {"$ne": event_id}
+            update["$push"] = {"_applied": event_id}
+        result = await self.members.update_one(query, with_outbox(update, records))
+        if result.matched_count != 1:
+            raise Conflict(doc["_id"])
+
+    async def erase_member(self, ags: str, member_id: str, *, set_fields: Doc, unset: Sequence[str], record: OutgoingRecord) -> bool:
+        """Turn a member into a tombstone; the outbox keeps only the erasure event (older ones carry personal data)."""
+        update: Doc = {
+            "$set": {**set_fields, OUTBOX: [record.to_document()], PENDING: True},
+            "$unset": dict.fromkeys(unset, ""),
+        }
+        result = await self.members.update_one(
+            {"_id": member_id, "municipality": ags, "erased": {"$ne": True}}, update
+        )
+        return result.matched_count == 1
+
+    async def record_confirmation(self, ags: str, member_id: str, service: str, at: Any) -> bool:
+        """Record a service's erasure confirmation; return False when no such tombstone exists."""
+        result = await self.members.update_one(
+            {"_id": member_id, "municipality": ags, "erased": True},
+            {"$set": {f"erasure.confirmations.{service}": at}},
+        )
+        return result.matched_count == 1
+
+    async def list_members(
+        self,
+        ags: str,
+        *,
+        status: str | None,
+        organisation_id: str | None,
+        field: str | None,
+        name: str | None,
+        after: str | None,
+        limit: int,
+    ) -> list[Doc]:
+        """Return a page of members of ``ags`` by id, after the cursor id."""
+        query: Doc = {"municipality": ags, "erased": {"$ne": True}}
+        if status:
+            query["status"] = status
+        if organisation_id:
+            query["org_ids"] = organisation_id
+        if field:
+            query["fields"] = field
+        if name:
+            import re
+
+            query["search"] = {"$regex": re.escape(name)}
+        if after:
+            query["_id"] = {"$gt": after}
+        projection = {OUTBOX: 0, "_applied": 0}
+        return await self.members.find(query, projection).sort("_id", ASCENDING).limit(limit).to_list(None)
+
+    async def all_members(self, ags: str) -> list[Doc]:
+        """Return every living member of ``ags`` (export)."""
+        return await self.members.find(
+            {"municipality": ags, "erased": {"$ne": True}}, {OUTBOX: 0, "_applied": 0}
+        ).sort("_id", ASCENDING).to_list(None)
+
+    # -- hours -------------------------------------------------------------------------------------
+
+    async def hours_of(self, member_ids: Sequence[str]) -> list[Doc]:
+        """Return the hours documents of these members (figures only)."""
+        return await self.hours.find(
+            {"member_id": {"$in": list(member_ids)}},
+            {"_id": 1, "member_id": 1, "hours": 1, "date_from": 1, "date_to": 1},
+        ).to_list(None)
+
+    async def insert_hours(self, docs: Sequence[tuple[Doc, Sequence[OutgoingRecord]]]) -> int:
+        """Insert hours documents with their events, skipping existing ids; return how many were new."""
+        return await insert_new(self.hours, [{**d, **outbox_fields(r)} for d, r in docs])
+
+    async def delete_hours_of(self, member_id: str) -> None:
+        """Delete a member's hours documents."""
+        await bulk_write(self.hours, [DeleteMany({"member_id": member_id})])
+
+    # -- inbox ---------------------------------------------------------------------------------------
+
+    async def remember(self, event_ids: Sequence[str]) -> None:
+        """Record inbound event ids as applied."""
+        await insert_new(self.inbox, [{"_id": i} for i in event_ids])
+
+    async def applied(self, event_ids: Sequence[str]) -> set[str]:
+        """Return which inbound event ids were applied already."""
+        docs = await self.inbox.find({"_id": {"$in": list(event_ids)}}, {"_id": 1}).to_list(None)
+        return {d["_id"] for d in docs}
