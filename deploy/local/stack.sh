@@ -535,8 +535,8 @@ start_postgres() {
     chmod o+x "$STACK_DIR" "$DATA_DIR" "$RUN_DIR" "$(dirname "$POSTGRES_DATA_DIR")" 2>/dev/null || true
     if ((${#owner[@]})); then
       chown "${owner[0]}" "$POSTGRES_DATA_DIR" "$POSTGRES_SOCKET_DIR"
-      if ! runuser -u postgres -- test -x "$POSTGRES_DATA_DIR" -a -w "$POSTGRES_SOCKET_DIR"; then
-        die "postgres: the postgres OS user cannot reach $POSTGRES_DATA_DIR or $POSTGRES_SOCKET_DIR (a parent directory is not traversable, e.g. /root): chmod o+x the parents, or set STACK_DIR (or POSTGRES_DATA_DIR) to a folder under /var/tmp or /srv"
+      if ! runuser -u postgres -- test -x "$POSTGRES_DATA_DIR" -a -w "$POSTGRES_DATA_DIR"; then
+        die "postgres: the postgres OS user cannot reach $POSTGRES_DATA_DIR (a parent directory is not traversable, e.g. /root): chmod o+x the parents, or set POSTGRES_DATA_DIR (or STACK_DIR) to a folder such as /var/tmp/engagiert-postgres"
       fi
     fi
     chmod 700 "$POSTGRES_DATA_DIR"
@@ -547,8 +547,11 @@ start_postgres() {
         >>"$(log_file postgres)" 2>&1 || { tail_log postgres; die "postgres: initdb failed"; }
     fi
     # A Unix socket path is limited to 107 bytes: TCP only when the folder's path is too long.
+    # The same when the postgres user cannot reach run/ (STACK_DIR under /root and only
+    # POSTGRES_DATA_DIR moved): clients here all use TCP anyway.
     local sockets=$POSTGRES_SOCKET_DIR
     if ((${#sockets} > 90)); then sockets=""; fi
+    if [[ -n $sockets ]] && ! as_postgres test -w "$sockets" 2>/dev/null; then sockets=""; fi
     say "postgres: starting $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$POSTGRES_PORT (data in $POSTGRES_DATA_DIR)"
     local run_as=()
     [[ $EUID -eq 0 ]] && run_as=(runuser -u postgres --)
@@ -705,7 +708,8 @@ safe_stack_dir() {
 cmd_clean() {
   safe_stack_dir
   cmd_down
-  say "stack: removing $DATA_DIR, $POSTGRES_DATA_DIR and $LOG_DIR"
+  say "stack: removing $DATA_DIR and $LOG_DIR"
+  [[ $POSTGRES_DATA_DIR == "$DATA_DIR"/* ]] || say "stack: removing $POSTGRES_DATA_DIR"
   rm -rf "$DATA_DIR" "$POSTGRES_DATA_DIR" "$LOG_DIR"
 }
 
@@ -713,7 +717,8 @@ cmd_distclean() {
   safe_stack_dir
   cmd_down
   exec 9>&-
-  say "stack: removing $STACK_DIR and $POSTGRES_DATA_DIR"
+  say "stack: removing $STACK_DIR"
+  [[ $POSTGRES_DATA_DIR == "$STACK_DIR"/* ]] || say "stack: removing $POSTGRES_DATA_DIR"
   rm -rf "$STACK_DIR" "$POSTGRES_DATA_DIR"
 }
 

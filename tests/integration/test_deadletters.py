@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
@@ -87,7 +88,5 @@ async def test_list_and_redrive(
 
 
 async def _run(argv: list[str]) -> int:
-    """Run the tool's command in this event loop (``main`` owns its own loop with asyncio.run)."""
-    import asyncio
-
+    """Run the tool in a thread: ``main`` runs its own event loop with ``asyncio.run``."""
     return await asyncio.to_thread(main, argv)

@@ -4,37 +4,41 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
 
 
-def start_proc(*args: str) -> subprocess.Popen[str]:
+class Proc(subprocess.Popen[bytes]):
+    """A helper process whose output goes to a file (a pipe nobody reads would block it)."""
+
+    log_path: Path
+
+
+def start_proc(*args: str) -> Proc:
     """Start ``python -m tests.integration.backbone.procs ARGS`` from the repo root."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.backbone.procs", *args],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = Path(tempfile.mkstemp(prefix="engagiert-proc-", suffix=".log")[1])
+    with log.open("wb") as out:
+        proc = Proc(
+            [sys.executable, "-m", "tests.integration.backbone.procs", *args],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    proc.log_path = log
+    return proc
 
 
-def wait_for_line(proc: subprocess.Popen[str], text: str, timeout: float = 60) -> None:
-    """Block until ``proc`` prints a line containing ``text``; fail with its output otherwise."""
-    import select
-    import time
-
-    assert proc.stdout is not None
+def wait_for_line(proc: Proc, text: str, timeout: float = 60) -> None:
+    """Block until ``proc`` has printed a line containing ``text``; fail with its output otherwise."""
     deadline = time.monotonic() + timeout
-    seen = []
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-        if ready:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                break
-            seen.append(line)
-            if text in line:
-                return
-    raise AssertionError(f"process never said {text!r}; output:\n{''.join(seen)[-4000:]}")
+        output = proc.log_path.read_text(errors="replace")
+        if any(text in line for line in output.splitlines()):
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    raise AssertionError(f"process never said {text!r}; output:\n{proc.log_path.read_text(errors='replace')[-4000:]}")
