@@ -596,8 +596,10 @@ start_ferretdb() {
     check_ports_free ferretdb
     mkdir -p "$DATA_DIR/ferretdb-state"
     say "ferretdb: starting on 127.0.0.1:$MONGODB_PORT (PostgreSQL 127.0.0.1:$POSTGRES_PORT/ferretdb)"
+    # pool_max_conns: FerretDB's default of 50 backend connections runs out under a few services'
+    # open cursors and multi-update commands, and then it stops answering every client.
     launch ferretdb "$BIN_DIR/ferretdb" --handler=postgresql \
-      --postgresql-url="postgres://postgres@127.0.0.1:$POSTGRES_PORT/ferretdb" \
+      --postgresql-url="postgres://postgres@127.0.0.1:$POSTGRES_PORT/ferretdb?pool_max_conns=250" \
       --listen-addr="127.0.0.1:$MONGODB_PORT" --debug-addr=- --telemetry=disable \
       --state-dir="$DATA_DIR/ferretdb-state" --log-level=INFO
   fi
