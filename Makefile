@@ -68,6 +68,9 @@ bench: bootstrap ## measure throughput and latency on the real stack; prints a t
 	@$(STACK) up
 	@$(STACK_ENV) $(PY) -m tests.bench.run $(BENCH_ARGS)
 
+demo: up ## seed Paderborn with organisations and a few hundred members and walk the journey
+	$(PY) tools/demo.py
+
 helm-check: bootstrap ## lint, render and validate the Helm chart offline
 	bash deploy/helm/check.sh
 
