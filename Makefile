@@ -74,5 +74,6 @@ demo: up ## seed Paderborn with organisations and a few hundred members and walk
 helm-check: bootstrap ## lint, render and validate the Helm chart offline
 	bash deploy/helm/check.sh
 
-images-check: bootstrap ## lint the Dockerfiles and run their install steps in a clean venv
-	bash deploy/check-images.sh
+images-check: bootstrap ## lint the Dockerfiles and replay their install and entrypoint steps in a clean venv
+	@$(STACK) up
+	@$(STACK_ENV) bash deploy/check-images.sh
