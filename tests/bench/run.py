@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import importlib.util
 import json
 import platform
 import resource
@@ -30,15 +31,30 @@ async def _run_async(stack: Any, size: int, raw_size: int) -> dict[str, Any]:
     results.update(await raw.store_bulk_insert(stack, size))
     results.update(await raw.smtp_raw(stack, min(size, 2000)))
     for service in SERVICES:
-        try:
-            module = importlib.import_module(f"engagiert.{service}.bench")
-        except ImportError:
-            results[f"{service}"] = "no benchmark yet"
+        module = _bench_module(service)
+        if module is None:
+            results[service] = "no benchmark yet"
             continue
         started = time.perf_counter()
         figures = await module.run(stack, size=size)
         results[service] = {**figures, "wall_s": round(time.perf_counter() - started, 2)}
     return results
+
+
+def _bench_module(service: str) -> Any:
+    """Return the service's benchmark: ``engagiert.<service>.bench`` or ``services/<service>/bench.py``."""
+    try:
+        return importlib.import_module(f"engagiert.{service}.bench")
+    except ImportError:
+        pass
+    path = REPO_ROOT / "services" / service / "bench.py"
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location(f"bench_{service}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main() -> None:
