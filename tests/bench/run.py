@@ -51,7 +51,8 @@ def _bench_module(service: str) -> Any:
     if not path.exists():
         return None
     spec = importlib.util.spec_from_file_location(f"bench_{service}", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
