@@ -40,7 +40,8 @@ class NotificationsSettings(ServiceSettings):
     retry_max_seconds: float = Field(default=3600.0, gt=0)
     lease_seconds: float = Field(default=120.0, gt=0, description="a claimed delivery is re-tried after this")
     sender_poll_seconds: float = Field(default=1.0, gt=0)
-    sender_concurrency: int = Field(default=16, ge=1, le=256)
+    # Each concurrent worker holds a store connection: FerretDB answers no client when its backend pool runs dry.
+    sender_concurrency: int = Field(default=8, ge=1, le=32)
     sender_batch: int = Field(default=200, ge=1, le=5000)
     unknown_member_grace_seconds: float = Field(
         default=900.0, ge=0, description="how long a request for an unknown member waits for its snapshot"

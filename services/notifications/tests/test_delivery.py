@@ -1,0 +1,381 @@
+"""Proofs on the real stack (Kafka, FerretDB, Mailpit): delivery, replay, SMTP outage, consent, erasure, crash bound."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from engagiert.notifications.config import NotificationsSettings
+from engagiert.notifications.mailer import SmtpMailer
+from engagiert.notifications.main import create_app
+from engagiert.notifications.services import NotificationService
+from engagiert.shared.contracts import (
+    Consent,
+    Contact,
+    MemberErased,
+    MemberRegistered,
+    MemberSnapshot,
+    NotificationCancelRequested,
+    NotificationRequested,
+)
+from engagiert.shared.envelope import OutgoingRecord, make_record
+from engagiert.shared.testing import StackEndpoints, app_client, auth_header, consume_until, free_port, produce_records
+
+pytestmark = pytest.mark.integration
+
+AGS = "05774032"
+STAFF = auth_header([AGS], "staff")
+
+
+def member_record(member_id: str, *, email: str | None, language: str = "de", channels: list[str] | None = None,
+                  status: str = "active", revision: int = 1) -> OutgoingRecord:  # fmt: skip
+    """Return a MemberRegistered record for a test member."""
+    snapshot = MemberSnapshot(
+        member_id=member_id,
+        municipality=AGS,
+        revision=revision,
+        given_name="Erika",
+        family_name="Mustermann",
+        language=language,  # type: ignore[arg-type]
+        status=status,  # type: ignore[arg-type]
+        contact=Contact(email=email),
+        consent=Consent(channels=["email"] if channels is None else channels),  # type: ignore[arg-type]
+    )
+    return make_record(MemberRegistered(member=snapshot), source="/tests")
+
+
+def request_record(member_id: str, template: str = "invitation", **extra: Any) -> OutgoingRecord:
+    """Return a NotificationRequested record."""
+    params = extra.pop("params", {"event_title": "Empfang zum Ehrenamtstag", "event_date": "05.12.2026"})
+    return make_record(
+        NotificationRequested(municipality=AGS, member_id=member_id, template=template, params=params, **extra),  # type: ignore[arg-type]
+        source="/tests",
+    )
+
+
+class Harness:
+    """One notifications app on throwaway topics and its own database, with Mailpit helpers."""
+
+    def __init__(self, stack: StackEndpoints, client: httpx.AsyncClient, app: Any, members: str, requests: str) -> None:
+        self.stack = stack
+        self.client = client
+        self.app = app
+        self.members_topic = members
+        self.requests_topic = requests
+
+    @property
+    def service(self) -> NotificationService:
+        return self.app.state.notifications  # type: ignore[no-any-return]
+
+    @property
+    def mailer(self) -> SmtpMailer:
+        return self.app.state.mailer  # type: ignore[no-any-return]
+
+    async def members(self, *records: OutgoingRecord) -> None:
+        await produce_records(self.stack.kafka_bootstrap_servers, list(records), topic=self.members_topic)
+
+    async def requests(self, *records: OutgoingRecord) -> None:
+        await produce_records(self.stack.kafka_bootstrap_servers, list(records), topic=self.requests_topic)
+
+    async def deliveries(self, **query: str) -> list[dict[str, Any]]:
+        resp = await self.client.get(f"/v1/municipalities/{AGS}/deliveries", params=query, headers=STAFF)
+        assert resp.status_code == 200, resp.text
+        return resp.json()  # type: ignore[no-any-return]
+
+    async def mails_to(self, address: str) -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=self.stack.mailpit_api_url, timeout=10) as mp:
+            resp = await mp.get("/api/v1/search", params={"query": f"to:{address}", "limit": 50})
+            resp.raise_for_status()
+            return resp.json()["messages"]  # type: ignore[no-any-return]
+
+    async def mail(self, message_id: str) -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=self.stack.mailpit_api_url, timeout=10) as mp:
+            resp = await mp.get(f"/api/v1/message/{message_id}")
+            resp.raise_for_status()
+            return resp.json()  # type: ignore[no-any-return]
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 60.0, every: float = 0.3) -> Any:
+    """Return the first truthy result of ``check()``; fail after ``timeout``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last: {result!r}")
+        await asyncio.sleep(every)
+
+
+@pytest.fixture
+def harness(stack: StackEndpoints, kafka_topic: Callable[..., Awaitable[str]], unique: Callable[[str], str],
+            mongo_client: Any) -> Callable[..., Any]:  # fmt: skip
+    """Return a maker of a running service (its lifespan) on throwaway topics and database."""
+
+    @asynccontextmanager
+    async def make(**overrides: Any) -> AsyncIterator[Harness]:
+        members = await kafka_topic("test.notif.members")
+        requests = await kafka_topic("test.notif.requests")
+        db = unique("notif").replace("-", "_")
+        values: dict[str, Any] = {
+            "kafka_bootstrap_servers": stack.kafka_bootstrap_servers,
+            "mongodb_url": stack.mongodb_url,
+            "mongodb_database": db,
+            "consumer_group": unique("g-notif"),
+            "members_topic": members,
+            "requests_topic": requests,
+            "smtp_host": stack.smtp_host,
+            "smtp_port": stack.smtp_port,
+            "retry_base_seconds": 0.3,
+            "retry_max_seconds": 1.0,
+            "sender_poll_seconds": 0.2,
+            "outbox_poll_seconds": 0.2,
+            "unknown_member_grace_seconds": 30,
+        }
+        settings = NotificationsSettings(**{**values, **overrides})
+        app = create_app(settings)
+        try:
+            async with app_client(app) as client:
+                yield Harness(stack, client, app, members, requests)
+        finally:
+            await mongo_client.drop_database(db)
+
+    return make
+
+
+async def test_request_arrives_once_in_member_language_with_branding_and_replay_sends_nothing(harness: Any) -> None:
+    """One request gives exactly one e-mail, in English with the branding; a replayed request sends nothing."""
+    async with harness() as h:
+        resp = await h.client.put(
+            f"/v1/municipalities/{AGS}/branding",
+            json={
+                "name": "Stadt Paderborn",
+                "signature": "Anlaufstelle Ehrenamt\nAm Abdinghof 11",
+                "logo_url": "https://www.paderborn.de/logo.png",
+            },
+            headers=STAFF,
+        )
+        assert resp.status_code == 200, resp.text
+        member_id = f"m-{uuid.uuid4().hex[:10]}"
+        address = f"{member_id}@example.org"
+        request = request_record(member_id)
+        # The request may overtake the snapshot (two topics): the service holds it for the grace period.
+        await h.requests(request)
+        await h.members(member_record(member_id, email=address, language="en"))
+
+        mails = await eventually(lambda: h.mails_to(address))
+        assert len(mails) == 1
+        assert mails[0]["Subject"] == "Invitation: Empfang zum Ehrenamtstag"
+        full = await h.mail(mails[0]["ID"])
+        assert "Stadt Paderborn" in full["HTML"]
+        assert "https://www.paderborn.de/logo.png" in full["HTML"]
+        assert "Dear Erika Mustermann" in full["Text"]
+        assert "Am Abdinghof 11" in full["Text"]
+
+        log = await h.deliveries(request_id=request.id)
+        assert [(d["status"], d["attempts"]) for d in log] == [("sent", 1)]
+        assert full["MessageID"] == f"{log[0]['delivery_id']}@engagiert.local"
+
+        # Replay the very same record, then a marker request for the same member (same partition):
+        # once the marker is delivered, the replay has been consumed before it.
+        await h.requests(request)
+        marker = request_record(member_id, template="generic", params={"subject": "marker", "body": "x"})
+        await h.requests(marker)
+        await eventually(lambda: _has_subject(h, address, "marker"))
+        mails = await h.mails_to(address)
+        assert sorted(m["Subject"] for m in mails) == ["Invitation: Empfang zum Ehrenamtstag", "marker"]
+        assert len(await h.deliveries(member_id=member_id)) == 2
+
+        # Another municipality's staff sees nothing of it.
+        other = await h.client.get(f"/v1/municipalities/{AGS}/deliveries", headers=auth_header(["05711000"], "staff"))
+        assert other.status_code == 404
+
+        preview = await h.client.post(
+            f"/v1/municipalities/{AGS}/templates/honour-granted/preview",
+            json={"language": "de", "params": {"honour_title": "<Ehrenamtskarte NRW>"}},
+            headers=STAFF,
+        )
+        assert preview.status_code == 200, preview.text
+        body = preview.json()
+        assert body["subject"] == "Herzlichen Glückwunsch: <Ehrenamtskarte NRW>"
+        assert "&lt;Ehrenamtskarte NRW&gt;" in body["html"]
+        assert "Stadt Paderborn" in body["html"]
+
+
+async def _has_subject(h: Harness, address: str, subject: str) -> bool:
+    return any(m["Subject"] == subject for m in await h.mails_to(address))
+
+
+async def test_smtp_outage_is_retried_and_delivered_once_when_the_server_is_back(
+    harness: Any, stack: StackEndpoints
+) -> None:
+    """With the SMTP server away, the delivery is retried with backoff and sent once it is back; nothing is lost."""
+    async with harness(smtp_port=free_port(), max_attempts=50) as h:
+        member_id = f"m-{uuid.uuid4().hex[:10]}"
+        address = f"{member_id}@example.org"
+        await h.members(member_record(member_id, email=address))
+        request = request_record(member_id, template="rsvp-reminder")
+        await h.requests(request)
+
+        async def retried() -> bool:
+            log = await h.deliveries(request_id=request.id)
+            return bool(log) and log[0]["attempts"] >= 2 and log[0]["status"] == "queued"
+
+        await eventually(retried)
+        assert await h.mails_to(address) == []
+        h.mailer.configure(host=stack.smtp_host, port=stack.smtp_port)  # the server is back
+
+        mails = await eventually(lambda: h.mails_to(address))
+        log = await eventually(lambda: _status(h, request.id, "sent"))
+        assert log["attempts"] >= 3
+        assert log["answer"]
+        assert len(await h.mails_to(address)) == 1
+        assert mails[0]["Subject"].startswith("Erinnerung")  # German: the member's language
+
+
+async def _status(h: Harness, request_id: str, status: str) -> dict[str, Any] | None:
+    log = await h.deliveries(request_id=request_id)
+    return log[0] if log and log[0]["status"] == status else None
+
+
+async def test_members_without_consent_left_or_unknown_get_nothing_and_the_log_says_why(harness: Any) -> None:
+    """No consent, a member who left, no address, an unknown member: suppressed with the reason; a cancel withdraws."""
+    async with harness(unknown_member_grace_seconds=1) as h:
+        ids = {k: f"m-{k}-{uuid.uuid4().hex[:8]}" for k in ("noconsent", "left", "noaddr", "unknown", "sched")}
+        await h.members(
+            member_record(ids["noconsent"], email=f"{ids['noconsent']}@example.org", channels=[]),
+            member_record(ids["left"], email=f"{ids['left']}@example.org", status="left"),
+            member_record(ids["noaddr"], email=None),
+            member_record(ids["sched"], email=f"{ids['sched']}@example.org"),
+        )
+        requests = {k: request_record(v) for k, v in ids.items() if k != "sched"}
+        later = datetime.now(UTC) + timedelta(hours=1)
+        scheduled = request_record(ids["sched"], template="rsvp-reminder", not_before=later, cancel_key="event-1")
+        await h.requests(*requests.values(), scheduled)
+        expected = {
+            "noconsent": "no-consent",
+            "left": "member-left",
+            "noaddr": "no-address",
+            "unknown": "unknown-member",
+        }
+        for key, reason in expected.items():
+            log = await eventually(lambda k=key: _status(h, requests[k].id, "suppressed"))
+            assert log["reason"] == reason
+            assert log["attempts"] == 0
+        assert await h.mails_to(f"{ids['noconsent']}@example.org") == []
+        assert await h.mails_to(f"{ids['left']}@example.org") == []
+
+        log = await h.deliveries(request_id=scheduled.id)
+        assert log[0]["status"] == "queued"  # waits for its time, in the database
+        cancel = make_record(
+            NotificationCancelRequested(municipality=AGS, cancel_key="event-1", member_id=ids["sched"]), source="/tests"
+        )
+        await h.requests(cancel)
+        await eventually(lambda: _status(h, scheduled.id, "cancelled"))
+
+
+async def test_erasure_removes_address_and_content_and_is_confirmed(harness: Any, stack: StackEndpoints) -> None:
+    """After member.erased the contact and the messages' content are gone, the log keeps counts, and it is confirmed."""
+    async with harness() as h:
+        member_id = f"m-{uuid.uuid4().hex[:10]}"
+        address = f"{member_id}@example.org"
+        await h.members(member_record(member_id, email=address))
+        request = request_record(member_id, template="honour-granted", params={"honour_title": "Ehrenamtskarte"})
+        await h.requests(request)
+        await eventually(lambda: _status(h, request.id, "sent"))
+        db = h.service.repo
+        assert (await db.deliveries.find_one({"request_id": request.id}))["content"]["text"]
+
+        erased = make_record(
+            MemberErased(member_id=member_id, municipality=AGS, erased_at=datetime.now(UTC)), source="/tests"
+        )
+        await h.members(erased)
+
+        async def contact_erased() -> bool:
+            doc = await db.contact(member_id)
+            return bool(doc and doc.get("erased"))
+
+        await eventually(contact_erased)
+        contact = await db.contact(member_id)
+        assert contact is not None
+        assert "email" not in contact
+        assert "given_name" not in contact
+        delivery = await db.deliveries.find_one({"request_id": request.id})
+        assert delivery is not None
+        assert "content" not in delivery
+        assert "params" not in delivery
+        log = await h.deliveries(member_id=member_id)
+        assert [d["status"] for d in log] == ["sent"]
+        assert log[0]["content_erased"]
+
+        # A replayed snapshot does not bring the address back.
+        await h.members(member_record(member_id, email=address, revision=5))
+        later = request_record(member_id)
+        await h.requests(later)
+        log_later = await eventually(lambda: _status(h, later.id, "suppressed"))
+        assert log_later["reason"] == "member-erased"
+        assert "email" not in (await db.contact(member_id) or {})
+
+        confirm_id = f"notifications-erasure-{erased.id}"
+        records = await consume_until(
+            stack.kafka_bootstrap_servers,
+            "registry.inbound.v1",
+            lambda recs: any(confirm_id.encode() in (r.value or b"") for r in recs),
+            timeout=60,
+        )
+        assert any(confirm_id.encode() in (r.value or b"") for r in records)
+
+
+async def test_a_crash_between_smtp_acceptance_and_the_log_update_resends_at_most_once(harness: Any) -> None:
+    """A worker that dies after the server accepted leaves the claim; after its lease one resend, same Message-ID."""
+    async with harness(lease_seconds=1.0) as h:
+        member_id = f"m-{uuid.uuid4().hex[:10]}"
+        address = f"{member_id}@example.org"
+        await h.members(member_record(member_id, email=address))
+        await eventually(lambda: h.service.repo.contact(member_id))
+        # Insert the delivery as the requests consumer would, but let a "dying" worker claim it first.
+        service = h.service
+        real_send = service.mailer.send
+
+        class Killed(BaseException):
+            """Stands for SIGKILL right after the SMTP server accepted."""
+
+        async def send_then_die(message: Any) -> str:
+            await real_send(message)
+            raise Killed
+
+        request = request_record(member_id, template="generic", params={"subject": "crash-bound", "body": "x"})
+        now = datetime.now(UTC).replace(microsecond=0)
+        lease = now + timedelta(seconds=1)
+        doc = service._new_delivery(request.id, request_model(request), now)
+        # Stored as claimed by the worker that is about to die (the sender loop leaves it alone until the lease ends).
+        doc.update(status="sending", lease_until=lease)
+        await service.repo.insert_delivery(doc)
+        contact = await service.repo.contact(member_id)
+        service.mailer.send = send_then_die  # type: ignore[method-assign]
+        with pytest.raises(Killed):
+            await service._send(doc, lease, contact)
+        service.mailer.send = real_send  # type: ignore[method-assign]
+
+        log = await eventually(lambda: _status(h, request.id, "sent"), timeout=30)
+        assert log["attempts"] == 1
+        mails = await h.mails_to(address)
+        assert len(mails) == 2  # the one bound: one resend
+        ids = {(await h.mail(m["ID"]))["MessageID"] for m in mails}
+        assert ids == {f"{doc['_id']}@engagiert.local"}
+        await asyncio.sleep(2.5)  # more leases run out: nothing more is sent
+        assert len(await h.mails_to(address)) == 2
+
+
+def request_model(record: OutgoingRecord) -> NotificationRequested:
+    """Return the data of a request record."""
+    import json
+
+    return NotificationRequested.model_validate(json.loads(record.value)["data"])
