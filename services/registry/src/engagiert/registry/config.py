@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from engagiert.shared import topics
 from engagiert.shared.settings import ServiceSettings
 
 
@@ -14,3 +16,8 @@ class RegistrySettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="REGISTRY_", extra="ignore")
     service_name: ClassVar[str] = "registry"
+
+    inbound_topic: str = Field(
+        default=topics.REGISTRY_INBOUND,
+        description="the topic of inbound commands; tests and benchmarks point it at a throwaway topic",
+    )

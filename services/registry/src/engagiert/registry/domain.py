@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -313,9 +314,7 @@ def hours_by_year(entries: Iterable[HoursEntry]) -> dict[str, float]:
 
 def engagement_periods(engagements: Iterable[Engagement], *, today: date) -> list[Period]:
     """Return the spans of engagement across organisations, overlaps merged (open ends run to today)."""
-    spans = sorted(
-        (e.since, min(e.until or today, today)) for e in engagements if e.since <= today
-    )
+    spans = sorted((e.since, min(e.until or today, today)) for e in engagements if e.since <= today)
     merged: list[Period] = []
     for start, end in spans:
         if end < start:
@@ -330,9 +329,7 @@ def engagement_periods(engagements: Iterable[Engagement], *, today: date) -> lis
 
 def engagement_breaks(periods: Sequence[Period]) -> list[Period]:
     """Return the breaks between spans of engagement."""
-    return [
-        Period(a.end + timedelta(days=1), b.start - timedelta(days=1)) for a, b in zip(periods, periods[1:], strict=False)
-    ]
+    return [Period(a.end + timedelta(days=1), b.start - timedelta(days=1)) for a, b in itertools.pairwise(periods)]
 
 
 def years_of_engagement(engagements: Iterable[Engagement], *, today: date) -> float:

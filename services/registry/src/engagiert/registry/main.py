@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import Any
 
+from fastapi import FastAPI
+from pymongo.asynchronous.database import AsyncDatabase
+
+from engagiert.registry.api import ROUTERS
 from engagiert.registry.config import RegistrySettings
+from engagiert.registry.handlers import inbound_handler
+from engagiert.registry.repository import OUTBOX_COLLECTIONS, Repository
+from engagiert.registry.services import RegistryService
+from engagiert.shared import topics
+from engagiert.shared.contracts import (
+    EngagementEnded,
+    EngagementStarted,
+    HoursRecorded,
+    MemberConsentChanged,
+    MemberErased,
+    MemberRegistered,
+    MemberStatusChanged,
+    MemberUpdated,
+)
 from engagiert.shared.runtime import ServiceRuntime
 
 
@@ -12,6 +30,24 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     """Return the registry service's app, ready for uvicorn."""
     settings = settings or RegistrySettings()
     runtime = ServiceRuntime(settings, title="engagiert registry", description="The registry service of engagiert.")
+
+    async def bind_store(db: AsyncDatabase[dict[str, Any]]) -> None:
+        repo = Repository(db)
+        await repo.ensure_indexes()
+        runtime.app.state.registry = RegistryService(repo, source=settings.source, notify=runtime.relay.notify)
+
+    runtime.on_startup(bind_store)
+    for name in OUTBOX_COLLECTIONS:
+        runtime.outbox(name)
+    inbound = runtime.subscribe(settings.inbound_topic, inbound_handler(lambda: runtime.app.state.registry))
+    inbound.contract_topic = topics.REGISTRY_INBOUND
+    runtime.publishes(
+        topics.REGISTRY_MEMBERS,
+        [MemberRegistered, MemberUpdated, MemberStatusChanged, MemberConsentChanged, MemberErased],
+    )
+    runtime.publishes(topics.REGISTRY_ENGAGEMENT, [HoursRecorded, EngagementStarted, EngagementEnded])
+    for router in ROUTERS:
+        runtime.app.include_router(router)
     return runtime.app
 
 

@@ -196,15 +196,15 @@ class Repository:
         if result.matched_count != 1:
             raise Conflict(doc["_id"])
 
-    async def erase_member(self, ags: str, member_id: str, *, set_fields: Doc, unset: Sequence[str], record: OutgoingRecord) -> bool:
+    async def erase_member(
+        self, ags: str, member_id: str, *, set_fields: Doc, unset: Sequence[str], record: OutgoingRecord
+    ) -> bool:
         """Turn a member into a tombstone; the outbox keeps only the erasure event (older ones carry personal data)."""
         update: Doc = {
             "$set": {**set_fields, OUTBOX: [record.to_document()], PENDING: True},
             "$unset": dict.fromkeys(unset, ""),
         }
-        result = await self.members.update_one(
-            {"_id": member_id, "municipality": ags, "erased": {"$ne": True}}, update
-        )
+        result = await self.members.update_one({"_id": member_id, "municipality": ags, "erased": {"$ne": True}}, update)
         return result.matched_count == 1
 
     async def record_confirmation(self, ags: str, member_id: str, service: str, at: Any) -> bool:
@@ -245,9 +245,11 @@ class Repository:
 
     async def all_members(self, ags: str) -> list[Doc]:
         """Return every living member of ``ags`` (export)."""
-        return await self.members.find(
-            {"municipality": ags, "erased": {"$ne": True}}, {OUTBOX: 0, "_applied": 0}
-        ).sort("_id", ASCENDING).to_list(None)
+        return (
+            await self.members.find({"municipality": ags, "erased": {"$ne": True}}, {OUTBOX: 0, "_applied": 0})
+            .sort("_id", ASCENDING)
+            .to_list(None)
+        )
 
     # -- hours -------------------------------------------------------------------------------------
 

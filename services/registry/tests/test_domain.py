@@ -1,0 +1,138 @@
+"""Unit tests of the registry's rules and derived figures (no I/O)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from pydantic import ValidationError
+
+from engagiert.registry import domain
+from engagiert.registry.domain import HoursEntry, HoursIn, MemberCreate, Period
+from engagiert.shared.contracts import Engagement
+
+
+def _eng(since: str, until: str | None = None, field: str = "Sport") -> Engagement:
+    return Engagement(
+        engagement_id=domain.new_id("e"),
+        field=field,  # type: ignore[arg-type]
+        since=date.fromisoformat(since),
+        until=date.fromisoformat(until) if until else None,
+    )
+
+
+def test_last_12_months_includes_today_and_excludes_the_day_a_year_ago() -> None:
+    """An entry on the same day a year ago falls out; the day after it and today count."""
+    today = date(2026, 11, 25)
+    entries = [
+        HoursEntry(1, date(2025, 11, 25)),
+        HoursEntry(2, date(2025, 11, 26)),
+        HoursEntry(4, today),
+        HoursEntry(8, date(2026, 11, 26)),  # future entries are not in the last 12 months
+    ]
+    assert domain.hours_last_12_months(entries, today=today) == 6
+
+
+def test_last_12_months_counts_a_period_pro_rata() -> None:
+    """A 10-day period of 10 hours that half lies in the window counts 5 hours."""
+    today = date(2026, 6, 30)
+    entries = [HoursEntry(10, date(2025, 6, 26), date(2025, 7, 5))]
+    assert domain.hours_last_12_months(entries, today=today) == 5
+
+
+def test_last_12_months_on_29_february_reaches_back_to_1_march() -> None:
+    """On a leap day the window starts on 1 March of the year before."""
+    today = date(2028, 2, 29)
+    entries = [HoursEntry(1, date(2027, 2, 28)), HoursEntry(2, date(2027, 3, 1))]
+    assert domain.hours_last_12_months(entries, today=today) == 2
+
+
+def test_hours_by_year_splits_a_period_across_new_year_by_days() -> None:
+    """A period of 4 days (2 in each year) with 8 hours gives 4 hours to each calendar year."""
+    entries = [HoursEntry(8, date(2025, 12, 30), date(2026, 1, 2)), HoursEntry(1.5, date(2026, 3, 1))]
+    assert domain.hours_by_year(entries) == {"2025": 4.0, "2026": 5.5}
+
+
+def test_hours_by_year_of_nothing_is_empty() -> None:
+    """A member without hours has no years."""
+    assert domain.hours_by_year([]) == {}
+
+
+def test_years_of_engagement_count_overlaps_once_and_leave_out_breaks() -> None:
+    """Two overlapping engagements and a later one after a break: the break is not counted."""
+    today = date(2026, 1, 1)
+    engagements = [
+        _eng("2010-01-01", "2014-12-31"),
+        _eng("2012-01-01", "2015-12-31", field="Kultur"),
+        _eng("2020-01-01", None, field="Soziales"),
+    ]
+    periods = domain.engagement_periods(engagements, today=today)
+    assert periods == [Period(date(2010, 1, 1), date(2015, 12, 31)), Period(date(2020, 1, 1), today)]
+    assert domain.engagement_breaks(periods) == [Period(date(2016, 1, 1), date(2019, 12, 31))]
+    assert domain.years_of_engagement(engagements, today=today) == pytest.approx(12.0, abs=0.02)  # 6 + 6 years
+
+
+def test_adjacent_engagements_are_one_period_without_break() -> None:
+    """An engagement that starts the day after another ends continues it."""
+    today = date(2026, 1, 1)
+    periods = domain.engagement_periods(
+        [_eng("2020-01-01", "2020-12-31"), _eng("2021-01-01", "2021-12-31")], today=today
+    )
+    assert periods == [Period(date(2020, 1, 1), date(2021, 12, 31))]
+    assert domain.engagement_breaks(periods) == []
+
+
+def test_future_engagements_do_not_count_yet() -> None:
+    """An engagement that starts after today adds no years."""
+    assert domain.years_of_engagement([_eng("2030-01-01")], today=date(2026, 1, 1)) == 0
+
+
+def test_duplicate_keys_ignore_case_and_blanks() -> None:
+    """E-mail and name keys fold case and surrounding or repeated blanks; no birth date, no name key."""
+    assert domain.email_key(" Anna.Schmidt@Example.DE ") == "anna.schmidt@example.de"
+    key = domain.name_dob_key(" Anna ", "von  der Heide", date(1980, 5, 1))
+    assert key == domain.name_dob_key("anna", "Von der Heide", date(1980, 5, 1))
+    assert domain.name_dob_key("Anna", "Schmidt", None) is None
+
+
+def test_engagement_changes_name_started_and_ended() -> None:
+    """A new engagement is started; one that gained an end date is ended."""
+    a = _eng("2020-01-01")
+    b = _eng("2021-01-01")
+    a_ended = a.model_copy(update={"until": date(2025, 1, 1)})
+    started, ended = domain.engagement_changes([a], [a_ended, b])
+    assert started == [b]
+    assert ended == [a_ended]
+
+
+def test_hours_refuse_a_period_that_ends_before_it_starts() -> None:
+    """A period's end before its start is invalid input."""
+    with pytest.raises(ValidationError):
+        HoursIn(hours=2, date_from=date(2026, 2, 2), date_to=date(2026, 2, 1))
+    with pytest.raises(ValidationError):
+        HoursIn(hours=0, date_from=date(2026, 2, 2))
+
+
+def test_member_document_carries_lookup_keys() -> None:
+    """A new member document has revision 1 and the keys duplicates and filters use."""
+    data = MemberCreate.model_validate(
+        {
+            "given_name": "Anna",
+            "family_name": "Schmidt",
+            "date_of_birth": "1980-05-01",
+            "contact": {"email": "Anna@Example.de"},
+            "external_refs": [{"system": "vereinsflieger", "id": "42"}],
+        }
+    )
+    doc = domain.member_document(
+        member_id="m-1",
+        ags="05774032",
+        data=data,
+        engagements=[],
+        consent=domain.consent_from(None, now=None),  # type: ignore[arg-type]
+        now=None,  # type: ignore[arg-type]
+    )
+    assert doc["revision"] == 1
+    assert doc["email_key"] == "anna@example.de"
+    assert doc["ext_keys"] == ["vereinsflieger:42"]
+    assert doc["search"] == "anna schmidt"
