@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = ServiceSettings()
     key = settings.auth_local_key.get_secret_value() if settings.auth_local_key else LOCAL_AUTH_KEY
-    print(  # noqa: T201
+    print(
         mint_token(
             key=key,
             subject=args.subject,

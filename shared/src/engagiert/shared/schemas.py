@@ -45,16 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     extra = sorted(existing - set(rendered))
     if args.check:
         for name in stale + extra:
-            print(f"stale: {name}", file=sys.stderr)  # noqa: T201
+            print(f"stale: {name}", file=sys.stderr)
         if stale or extra:
-            print("run: uv run python -m engagiert.shared.schemas", file=sys.stderr)  # noqa: T201
+            print("run: uv run python -m engagiert.shared.schemas", file=sys.stderr)
         return 1 if stale or extra else 0
     args.dir.mkdir(parents=True, exist_ok=True)
     for name in extra:
         (args.dir / name).unlink()
     for name, text in rendered.items():
         (args.dir / name).write_text(text)
-    print(f"wrote {len(rendered)} schemas to {args.dir}")  # noqa: T201
+    print(f"wrote {len(rendered)} schemas to {args.dir}")
     return 0
 
 
