@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from engagiert.shared.settings import ServiceSettings
@@ -14,3 +15,8 @@ class EventsSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="EVENTS_", extra="ignore")
     service_name: ClassVar[str] = "events"
+
+    port: int = 8002
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8002", description="base of the RSVP and card links in mails"
+    )

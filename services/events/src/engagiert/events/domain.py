@@ -67,8 +67,17 @@ def hours_by_year(entries: Iterable[Mapping[str, Any]]) -> dict[int, float]:
 def years_of_engagement(member: Mapping[str, Any], today: date) -> float:
     """Return the years since the member's earliest engagement began (or the registry's figure, if larger)."""
     starts = [date.fromisoformat(e["since"]) for e in member.get("engagements") or [] if e.get("since")]
-    computed = (today - min(starts)).days / 365.25 if starts else 0.0
-    return round(max(computed, float(member.get("years_of_engagement_reported") or 0.0)), 2)
+    computed = calendar_years(min(starts), today) if starts else 0.0
+    return max(computed, float(member.get("years_of_engagement_reported") or 0.0))
+
+
+def calendar_years(start: date, today: date) -> float:
+    """Return the years from ``start`` to ``today``: whole on each anniversary, a fraction in between."""
+    if today <= start:
+        return 0.0
+    whole = age_on(start, today)
+    anniversary = add_years(start, whole)
+    return whole + (today - anniversary).days / 366
 
 
 def age_on(date_of_birth: date, day: date) -> int:
@@ -131,9 +140,9 @@ def matches(
     status = member.get("status", "active")
     if status == "left" or (status == "paused" and not criteria.include_paused):
         return False
-    if criteria.min_hours_last_12_months is not None:
-        if hours_last_12_months(member.get("hours") or [], today) < criteria.min_hours_last_12_months:
-            return False
+    minimum = criteria.min_hours_last_12_months
+    if minimum is not None and hours_last_12_months(member.get("hours") or [], today) < minimum:
+        return False
     if criteria.min_years is not None and years_of_engagement(member, today) < criteria.min_years:
         return False
     engagements = member.get("engagements") or []
@@ -161,9 +170,10 @@ def split_offers(candidates: Sequence[str], *, capacity: int, offered: int) -> t
     return list(candidates[:free]), list(candidates[free:])
 
 
-def seat_guard(capacity: int, needed: int) -> dict[str, Any]:
-    """Return the event filter that lets ``needed`` seats be taken only while they are free."""
-    return {"capacity": capacity, "seats_taken": {"$lte": capacity - needed}}
+def free_seats(capacity: int, taken: set[int], needed: int) -> list[int] | None:
+    """Return the lowest ``needed`` free seat numbers, or None when fewer are free."""
+    free = [n for n in range(capacity) if n not in taken][:needed]
+    return free if len(free) == needed else None
 
 
 # -- signed links and codes --------------------------------------------------------------------
@@ -277,7 +287,7 @@ def _old_enough(member: Mapping[str, Any], min_age: int, today: date) -> bool:
     if min_age <= 0:
         return True
     dob = member.get("date_of_birth")
-    return bool(dob) and age_on(date.fromisoformat(dob), today) >= min_age
+    return isinstance(dob, str) and age_on(date.fromisoformat(dob), today) >= min_age
 
 
 def ehrenamtskarte_eligibility(member: Mapping[str, Any], rules: HonourRules, today: date) -> Eligibility | None:

@@ -4,7 +4,26 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from engagiert.events import api, repository
 from engagiert.events.config import EventsSettings
+from engagiert.events.handlers import member_events_handler
+from engagiert.events.repository import Repository
+from engagiert.events.services import Recognition
+from engagiert.shared import topics
+from engagiert.shared.contracts import (
+    AttendanceRecorded,
+    ConfirmErasure,
+    HonourGranted,
+    HonourProposed,
+    HonourRejected,
+    InvitationIssued,
+    InvitationPromoted,
+    InvitationResponded,
+    NotificationRequested,
+    RecognitionEventCancelled,
+    RecognitionEventChanged,
+    RecognitionEventScheduled,
+)
 from engagiert.shared.runtime import ServiceRuntime
 
 
@@ -12,6 +31,36 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     """Return the events service's app, ready for uvicorn."""
     settings = settings or EventsSettings()
     runtime = ServiceRuntime(settings, title="engagiert events", description="The events service of engagiert.")
+
+    def use_cases() -> Recognition:
+        return Recognition(Repository(runtime.db), settings, notify=runtime.relay.notify)
+
+    runtime.app.state.use_cases = use_cases
+    runtime.on_startup(repository.ensure_indexes)
+    for name in repository.OUTBOX_COLLECTIONS:
+        runtime.outbox(name)
+    handler = member_events_handler(use_cases)
+    runtime.subscribe(topics.REGISTRY_MEMBERS, handler)
+    runtime.subscribe(topics.REGISTRY_ENGAGEMENT, handler)
+    runtime.publishes(
+        topics.EVENTS_RECOGNITION,
+        [
+            RecognitionEventScheduled,
+            RecognitionEventChanged,
+            RecognitionEventCancelled,
+            InvitationIssued,
+            InvitationResponded,
+            InvitationPromoted,
+            AttendanceRecorded,
+            HonourProposed,
+            HonourGranted,
+            HonourRejected,
+        ],
+    )
+    runtime.publishes(topics.NOTIFICATIONS_REQUESTS, [NotificationRequested])
+    runtime.publishes(topics.REGISTRY_INBOUND, [ConfirmErasure])
+    runtime.app.include_router(api.router)
+    runtime.app.include_router(api.public_router)
     return runtime.app
 
 

@@ -1,0 +1,143 @@
+"""Measures issuing invitations to many members and publishing the notification requests they cause.
+
+Run against the dev stack: ``python -m engagiert.events.bench --size 10000`` (``make bench``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from engagiert.events.config import EventsSettings
+from engagiert.events.main import create_app
+from engagiert.events.repository import INVITATIONS, MEMBERS
+from engagiert.shared.messaging.outbox import PENDING
+from engagiert.shared.testing import StackEndpoints, app_client, auth_header
+from engagiert.shared.testing.stack import resolve_stack
+
+FIELDS = ("Sport", "Kultur", "Soziales", "Umwelt", "Jugendarbeit")
+
+
+def member_doc(member_id: str, municipality: str, *, hours: float, since: date, today: date) -> dict[str, Any]:
+    """Return a read-model member document as the handlers would have built it."""
+    return {
+        "_id": member_id,
+        "municipality": municipality,
+        "revision": 1,
+        "given_name": f"Vorname{member_id[-4:]}",
+        "family_name": f"Nachname{member_id[-4:]}",
+        "date_of_birth": "1980-05-17",
+        "status": "active",
+        "engagements": [
+            {
+                "engagement_id": f"{member_id}-e",
+                "organisation_id": "org-1",
+                "organisation_name": "Verein",
+                "field": FIELDS[hash(member_id) % len(FIELDS)],
+                "since": since.isoformat(),
+                "until": None,
+            }
+        ],
+        "juleica": {"holder": False, "expires_on": None},
+        "hours": [{"entry_id": f"{member_id}-h", "date": (today - timedelta(days=30)).isoformat(), "hours": hours}],
+    }
+
+
+async def seed_members(db: AsyncDatabase[dict[str, Any]], municipality: str, size: int, *, hours: float = 60) -> None:
+    """Write ``size`` members straight into the read model (as if the registry had sent them)."""
+    today = datetime.now(UTC).date()
+    docs = [
+        member_doc(f"m{i:06d}", municipality, hours=hours, since=date(2015, 1, 1), today=today) for i in range(size)
+    ]
+    for start in range(0, len(docs), 1000):
+        await db[MEMBERS].insert_many(docs[start : start + 1000], ordered=False)
+
+
+def event_body(*, capacity: int, guests: int = 1, title: str = "Tag des Ehrenamts") -> dict[str, Any]:
+    """Return the JSON body of a scheduled recognition event a month ahead."""
+    starts = datetime.now(UTC) + timedelta(days=30)
+    return {
+        "kind": "Tag des Ehrenamts",
+        "title": title,
+        "starts_at": starts.isoformat(),
+        "venue": "Historisches Rathaus, Marienplatz 1",
+        "capacity": capacity,
+        "guests_per_invitee": guests,
+        "rsvp_deadline": (starts - timedelta(days=7)).isoformat(),
+        "status": "scheduled",
+    }
+
+
+async def wait_outbox_empty(db: AsyncDatabase[dict[str, Any]], collection: str, *, timeout: float = 600) -> None:
+    """Wait until the relay has published every pending outbox entry of ``collection``."""
+    deadline = time.monotonic() + timeout
+    while await db[collection].count_documents({PENDING: True}, limit=1):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"outbox of {collection} not drained")
+        await asyncio.sleep(0.2)
+
+
+async def run(stack: StackEndpoints, size: int = 10000) -> dict[str, Any]:
+    """Issue ``size`` invitations on the real stack; return the seconds to issue and to publish."""
+    run_id = uuid.uuid4().hex[:8]
+    municipality = f"99{random.randrange(10**6):06d}"
+    settings = EventsSettings(
+        kafka_bootstrap_servers=stack.kafka_bootstrap_servers,
+        mongodb_url=stack.mongodb_url,
+        mongodb_database=f"bench_events_{run_id}",
+        consumer_group=f"bench-events-{run_id}",
+        outbox_poll_seconds=0.2,
+    )
+    app = create_app(settings)
+    async with app_client(app) as client:
+        db = app.state.runtime.db
+        try:
+            await seed_members(db, municipality, size)
+            headers = auth_header([municipality], "staff")
+            base = f"/v1/municipalities/{municipality}/events"
+            created = await client.post(base, json=event_body(capacity=size), headers=headers)
+            created.raise_for_status()
+            event_id = created.json()["id"]
+            started = time.perf_counter()
+            issued = await client.post(
+                f"{base}/{event_id}/invitations/issue",
+                json={"min_hours_last_12_months": 10},
+                headers=headers,
+                timeout=600,
+            )
+            issued.raise_for_status()
+            issue_seconds = time.perf_counter() - started
+            await wait_outbox_empty(db, INVITATIONS)
+            publish_seconds = time.perf_counter() - started
+            return {
+                "size": size,
+                "issued": issued.json()["issued"],
+                "issue_seconds": round(issue_seconds, 2),
+                "issue_and_publish_seconds": round(publish_seconds, 2),
+                "records_published": issued.json()["issued"] + issued.json()["invited"],
+            }
+        finally:
+            await db.client.drop_database(db.name)
+
+
+def main() -> None:
+    """Print the benchmark's result."""
+    parser = argparse.ArgumentParser(prog="python -m engagiert.events.bench", description=__doc__)
+    parser.add_argument("--size", type=int, default=10000)
+    args = parser.parse_args()
+    from contextlib import ExitStack
+
+    with ExitStack() as exits:
+        result = asyncio.run(run(resolve_stack(exits), args.size))
+    print(result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""Talks to MongoDB, the only module that does: members, recognition events, invitations, honours, rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from engagiert.shared.mongo import bulk_write, insert_new, insert_one_new
+
+MEMBERS = "members"
+EVENTS = "recognition_events"
+INVITATIONS = "invitations"
+HONOURS = "honours"
+RULES = "honour_rules"
+SEATS = "seats"
+OUTBOX_COLLECTIONS = (MEMBERS, EVENTS, INVITATIONS, HONOURS)
+INSERT_CHUNK = 1000
+
+Doc = dict[str, Any]
+
+
+async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
+    """Create the indexes the queries use."""
+    await db[MEMBERS].create_index([("municipality", ASCENDING)], name="by_municipality")
+    await db[EVENTS].create_index([("municipality", ASCENDING), ("starts_at", ASCENDING)], name="by_municipality")
+    await db[INVITATIONS].create_index([("event_id", ASCENDING), ("status", ASCENDING)], name="by_event_status")
+    await db[INVITATIONS].create_index([("event_id", ASCENDING), ("seq", ASCENDING)], name="by_event_seq")
+    await db[INVITATIONS].create_index([("member_id", ASCENDING)], name="by_member")
+    await db[HONOURS].create_index([("municipality", ASCENDING), ("status", ASCENDING)], name="by_status")
+    await db[HONOURS].create_index([("member_id", ASCENDING)], name="by_member")
+    await db[SEATS].create_index([("event_id", ASCENDING)], name="by_event")
+
+
+def seat_id(event_id: str, number: int) -> str:
+    """Return the id of seat ``number`` of an event: its uniqueness is what prevents overbooking."""
+    return f"{event_id}:{number:06d}"
+
+
+class Repository:
+    """Reads and writes the events service's documents."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self.db = db
+
+    @property
+    def members(self) -> AsyncCollection[Doc]:
+        """Return the member read model."""
+        return self.db[MEMBERS]
+
+    @property
+    def events(self) -> AsyncCollection[Doc]:
+        """Return the recognition events."""
+        return self.db[EVENTS]
+
+    @property
+    def invitations(self) -> AsyncCollection[Doc]:
+        """Return the invitations."""
+        return self.db[INVITATIONS]
+
+    @property
+    def honours(self) -> AsyncCollection[Doc]:
+        """Return the honours (proposed, granted, rejected, expired)."""
+        return self.db[HONOURS]
+
+    # -- members -------------------------------------------------------------------------------
+
+    async def ensure_members(self, ids_with_municipality: Mapping[str, str]) -> None:
+        """Create bare member documents for ids not seen yet (idempotent)."""
+        await insert_new(self.members, [{"_id": i, "municipality": m} for i, m in ids_with_municipality.items()])
+
+    async def apply(self, collection: AsyncCollection[Doc], ops: Sequence[UpdateOne]) -> int:
+        """Run guarded updates in small chunks; return documents modified."""
+        return await bulk_write(collection, ops) if ops else 0
+
+    async def members_by_ids(self, ids: Sequence[str]) -> list[Doc]:
+        """Return the member documents with these ids."""
+        return await self.members.find({"_id": {"$in": list(ids)}}).to_list(None)
+
+    async def members_of(self, municipality: str) -> list[Doc]:
+        """Return every member of a municipality (the criteria are evaluated in the service)."""
+        return await self.members.find({"municipality": municipality}).to_list(None)
+
+    # -- recognition events --------------------------------------------------------------------
+
+    async def insert_event(self, doc: Doc) -> None:
+        """Insert a new recognition event."""
+        await self.events.insert_one(doc)
+
+    async def event(self, municipality: str, event_id: str) -> Doc | None:
+        """Return a recognition event of a municipality."""
+        return await self.events.find_one({"_id": event_id, "municipality": municipality}, {"_outbox": 0})
+
+    async def events_of(self, municipality: str) -> list[Doc]:
+        """Return a municipality's recognition events by start time."""
+        cursor = self.events.find({"municipality": municipality}, {"_outbox": 0}).sort("starts_at", ASCENDING)
+        return await cursor.to_list(None)
+
+    async def update_event(self, filter_: Doc, update: Doc) -> Doc | None:
+        """Apply a guarded update to an event; return the new document or None when the guard failed."""
+        return await self.events.find_one_and_update(filter_, update, return_document=ReturnDocument.AFTER)
+
+    # -- invitations ---------------------------------------------------------------------------
+
+    async def invitation_ids(self, event_id: str) -> list[Doc]:
+        """Return (id, status, seq) of every invitation of an event."""
+        return await self.invitations.find({"event_id": event_id}, {"_id": 1, "status": 1, "seq": 1}).to_list(None)
+
+    async def insert_invitations(self, docs: Sequence[Doc]) -> int:
+        """Insert invitations in large unordered chunks, skipping existing ids; return how many were new."""
+        new = 0
+        for start in range(0, len(docs), INSERT_CHUNK):
+            new += await insert_new(self.invitations, docs[start : start + INSERT_CHUNK])
+        return new
+
+    async def invitation(self, invitation_id: str) -> Doc | None:
+        """Return one invitation."""
+        return await self.invitations.find_one({"_id": invitation_id}, {"_outbox": 0})
+
+    async def update_invitation(self, filter_: Doc, update: Doc) -> Doc | None:
+        """Apply a guarded update to an invitation; return the new document or None."""
+        return await self.invitations.find_one_and_update(filter_, update, return_document=ReturnDocument.AFTER)
+
+    async def first_waitlisted(self, event_id: str) -> Doc | None:
+        """Return the waitlisted invitation that is next in line."""
+        cursor = self.invitations.find({"event_id": event_id, "status": "waitlisted"}, {"_outbox": 0})
+        docs = await cursor.sort("waitlist_position", ASCENDING).limit(1).to_list(1)
+        return docs[0] if docs else None
+
+    async def invitations_of(self, event_id: str, *, status: str | None = None) -> list[Doc]:
+        """Return an event's invitations in issue order."""
+        filter_: Doc = {"event_id": event_id}
+        if status:
+            filter_["status"] = status
+        return await self.invitations.find(filter_, {"_outbox": 0}).sort("seq", ASCENDING).to_list(None)
+
+    async def count_invitations(self, event_id: str) -> dict[str, int]:
+        """Return the number of an event's invitations per status."""
+        rows = await (
+            await self.invitations.aggregate(
+                [{"$match": {"event_id": event_id}}, {"$group": {"_id": "$status", "n": {"$sum": 1}}}]
+            )
+        ).to_list(None)
+        return {str(r["_id"]): int(r["n"]) for r in rows}
+
+    # -- seats ---------------------------------------------------------------------------------
+
+    async def taken_seats(self, event_id: str) -> set[int]:
+        """Return the numbers of an event's taken seats."""
+        docs = await self.db[SEATS].find({"event_id": event_id}, {"n": 1}).to_list(None)
+        return {int(d["n"]) for d in docs}
+
+    async def count_seats(self, event_id: str) -> int:
+        """Return how many seats of an event are taken."""
+        return await self.db[SEATS].count_documents({"event_id": event_id})
+
+    async def claim_seats(self, event_id: str, invitation_id: str, numbers: Sequence[int]) -> list[str]:
+        """Insert seat documents; return the ids this call got (a seat taken meanwhile is a duplicate key)."""
+        got: list[str] = []
+        for n in numbers:
+            sid = seat_id(event_id, n)
+            if await insert_one_new(
+                self.db[SEATS], {"_id": sid, "event_id": event_id, "n": n, "invitation_id": invitation_id}
+            ):
+                got.append(sid)
+        return got
+
+    async def release_seats(self, seat_ids: Sequence[str]) -> None:
+        """Free exactly these seats."""
+        if seat_ids:
+            await self.db[SEATS].delete_many({"_id": {"$in": list(seat_ids)}})
+
+    async def seats_of(self, invitation_id: str) -> list[str]:
+        """Return the ids of the seats an invitation holds."""
+        docs = await self.db[SEATS].find({"invitation_id": invitation_id}, {"_id": 1}).to_list(None)
+        return [d["_id"] for d in docs]
+
+    # -- honours and rules ---------------------------------------------------------------------
+
+    async def rules(self, municipality: str) -> Doc | None:
+        """Return a municipality's honour rules document."""
+        return await self.db[RULES].find_one({"_id": municipality})
+
+    async def put_rules(self, municipality: str, rules: Doc) -> None:
+        """Store a municipality's honour rules."""
+        await self.db[RULES].replace_one({"_id": municipality}, {"_id": municipality, **rules}, upsert=True)
+
+    async def insert_honours(self, docs: Sequence[Doc]) -> int:
+        """Insert honour proposals whose id is new; return how many."""
+        return await insert_new(self.honours, docs)
+
+    async def honour(self, municipality: str, honour_id: str) -> Doc | None:
+        """Return one honour of a municipality."""
+        return await self.honours.find_one({"_id": honour_id, "municipality": municipality}, {"_outbox": 0})
+
+    async def honour_by_id(self, honour_id: str) -> Doc | None:
+        """Return one honour, whatever its municipality (the public check)."""
+        return await self.honours.find_one({"_id": honour_id}, {"_outbox": 0})
+
+    async def honours_of(self, municipality: str, *, status: str | None = None) -> list[Doc]:
+        """Return a municipality's honours."""
+        filter_: Doc = {"municipality": municipality}
+        if status:
+            filter_["status"] = status
+        return await self.honours.find(filter_, {"_outbox": 0}).sort("_id", ASCENDING).to_list(None)
+
+    async def update_honour(self, filter_: Doc, update: Doc) -> Doc | None:
+        """Apply a guarded update to an honour; return the new document or None."""
+        return await self.honours.find_one_and_update(filter_, update, return_document=ReturnDocument.AFTER)
+
+    async def holders(self, municipality: str, kinds: Sequence[str]) -> set[str]:
+        """Return the ids of members holding a granted honour of one of ``kinds``."""
+        cursor = self.honours.find(
+            {"municipality": municipality, "status": "granted", "kind": {"$in": list(kinds)}}, {"member_id": 1}
+        )
+        return {d["member_id"] for d in await cursor.to_list(None)}
