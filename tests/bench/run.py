@@ -61,7 +61,9 @@ def _bench_module(service: str) -> Any:
 def main() -> None:
     """Run the benchmarks and report."""
     parser = argparse.ArgumentParser(prog="python -m tests.bench.run")
-    parser.add_argument("--size", type=int, default=10_000, help="events/members/requests per service benchmark")
+    parser.add_argument(
+        "--size", type=int, default=2_000, help="events/members/requests per service benchmark (10,000 takes long)"
+    )
     parser.add_argument("--raw-size", type=int, default=50_000, help="records for the raw broker figures")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench-results" / "bench.json")
     args = parser.parse_args()
