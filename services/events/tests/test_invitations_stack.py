@@ -89,8 +89,9 @@ async def seed_members_low(r: Running) -> None:
 
 @pytest.mark.xfail(
     strict=False,
-    reason="FerretDB v1 can lose an update when the outbox relay clears an invitation's outbox while an RSVP "
-    "updates the same document (no row lock in its read-modify-write); passes on most runs, and on MongoDB",
+    reason="known defect (open in issue 4): under load on FerretDB v1 the seat documents end below the accepted "
+    "guests (24 of 30 in the fresh-clone CI runs; passed in the author's runs); cause not found yet, suspected: "
+    "FerretDB's unlocked read-modify-write when RSVPs and the outbox relay update one invitation at once",
 )
 async def test_concurrent_rsvps_never_overbook_and_a_decline_promotes_the_next_in_line(running: Running) -> None:
     """Thirty invitees accept with two guests at once: ten fit (30 seats), the rest wait; a decline promotes in order."""
