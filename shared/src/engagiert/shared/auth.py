@@ -167,6 +167,14 @@ def scoped(role: str) -> Callable[..., Principal]:
     return dependency
 
 
+Staff = Annotated[Principal, Depends(scoped("staff"))]
+"""A route parameter: the caller may write for the path's municipality."""
+Reader = Annotated[Principal, Depends(scoped("reader"))]
+"""A route parameter: the caller may read the path's municipality."""
+NetworkAdmin = Annotated[Principal, Depends(require("network-admin"))]
+"""A route parameter: the caller manages the network's municipalities."""
+
+
 def main(argv: list[str] | None = None) -> None:
     """Mint a local token: ``python -m engagiert.shared.auth mint --municipality 05774032 --role staff``."""
     parser = argparse.ArgumentParser(prog="python -m engagiert.shared.auth", description=main.__doc__)

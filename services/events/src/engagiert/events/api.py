@@ -17,14 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engagiert.events import domain
 from engagiert.events.services import EventCreate, EventUpdate, Grant, Recognition, Reject
-from engagiert.shared.auth import Principal, scoped
+from engagiert.shared.auth import Reader, Staff
 from engagiert.shared.problems import Problem
 
 router = APIRouter(prefix="/v1/municipalities/{ags}", tags=["recognition"])
 public_router = APIRouter(tags=["public"])
 
-Staff = Annotated[Principal, Depends(scoped("staff"))]
-Reader = Annotated[Principal, Depends(scoped("reader"))]
 TZ = ZoneInfo("Europe/Berlin")
 _TEMPLATES = Path(__file__).parent / "templates"
 

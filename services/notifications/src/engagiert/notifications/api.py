@@ -15,14 +15,11 @@ from engagiert.notifications.domain import (
     RenderedMessage,
 )
 from engagiert.notifications.services import NotificationService
-from engagiert.shared.auth import Principal, scoped
+from engagiert.shared.auth import Reader, Staff
 from engagiert.shared.contracts.notifications import TemplateName
 from engagiert.shared.problems import Problem
 
 router = APIRouter(prefix="/v1/municipalities/{ags}", tags=["notifications"])
-
-Staff = Annotated[Principal, Depends(scoped("staff"))]
-Reader = Annotated[Principal, Depends(scoped("reader"))]
 
 
 def _service(request: Request) -> NotificationService:

@@ -31,16 +31,12 @@ from engagiert.registry.services import (
     NotFound,
     RegistryService,
 )
-from engagiert.shared.auth import Principal, require, scoped
+from engagiert.shared.auth import NetworkAdmin, Reader, Staff
 from engagiert.shared.contracts.base import Field_, MemberStatus
 from engagiert.shared.problems import Problem
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 _ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-
-Staff = Annotated[Principal, Depends(scoped("staff"))]
-Reader = Annotated[Principal, Depends(scoped("reader"))]
-NetworkAdmin = Annotated[Principal, Depends(require("network-admin"))]
 
 
 def get_service(request: Request) -> RegistryService:
