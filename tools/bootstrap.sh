@@ -8,4 +8,5 @@ if ! command -v uv >/dev/null 2>&1 || [[ "$(uv --version 2>/dev/null | awk '{pri
   echo "bootstrap: installing uv $UV_VERSION with pip" >&2
   python3.11 -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
 fi
-uv sync --frozen --quiet
+# The root pyproject.toml pins every package (constraint-dependencies); uv.lock is local.
+uv sync --quiet
