@@ -344,11 +344,22 @@ check_kafka_logging() {
   fi
 }
 
+# FerretDB v1 loses concurrent updates of one document (unlocked read-modify-write); the
+# services rely on MongoDB's atomic single-document updates. deploy/local/ferretdb/ adds
+# per-document locks to its update and findAndModify commands (see engagiert_doclocks.go).
+FERRETDB_PATCH_DIR=$SCRIPT_DIR/ferretdb
+
+ferretdb_patch_id() {
+  cat "$FERRETDB_PATCH_DIR"/*.go "$FERRETDB_PATCH_DIR"/*.patch | sha256sum | cut -c1-16
+}
+
 install_ferretdb() {
-  local bin=$BIN_DIR/ferretdb
+  local bin=$BIN_DIR/ferretdb stamp=$BIN_DIR/ferretdb.patch-id patch_id
+  patch_id=$(ferretdb_patch_id)
   # (Output is captured before matching: with pipefail, `cmd | grep -q` can fail on SIGPIPE.)
-  if [[ -x $bin && $("$bin" --version 2>/dev/null) == *"version: $FERRETDB_VERSION"* ]]; then
-    say "ferretdb: $FERRETDB_VERSION installed"
+  if [[ -x $bin && $("$bin" --version 2>/dev/null) == *"version: $FERRETDB_VERSION"* &&
+    $(cat "$stamp" 2>/dev/null) == "$patch_id" ]]; then
+    say "ferretdb: $FERRETDB_VERSION (with update locks) installed"
     return 0
   fi
   need go
@@ -367,10 +378,14 @@ install_ferretdb() {
   chmod -R u+w "$build"
   printf '%s\n' "$FERRETDB_VERSION" >"$build/build/version/version.txt"
   printf 'source\n' >"$build/build/version/package.txt"
+  need patch
+  patch -s -p1 -d "$build" <"$FERRETDB_PATCH_DIR/update-locks.patch" || die "ferretdb: $FERRETDB_PATCH_DIR/update-locks.patch does not apply"
+  cp "$FERRETDB_PATCH_DIR"/*.go "$build/internal/handler/"
   (cd "$build" && GOFLAGS=-buildvcs=false go build -trimpath -o "$bin" ./cmd/ferretdb)
   rm -rf "$build"
   rmdir "$STACK_DIR/build" 2>/dev/null || true
   [[ $("$bin" --version 2>&1) == *"version: $FERRETDB_VERSION"* ]] || die "ferretdb: built binary does not report $FERRETDB_VERSION"
+  printf '%s\n' "$patch_id" >"$stamp"
 }
 
 install_mailpit() {
