@@ -14,7 +14,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from engagiert.events.config import EventsSettings
 from engagiert.events.main import create_app
-from engagiert.shared.testing import StackEndpoints, app_client, auth_header
+from engagiert.shared import topics
+from engagiert.shared.testing import StackEndpoints, app_client, auth_header, skip_history
 
 
 @dataclass
@@ -50,6 +51,10 @@ def settings_for(stack: StackEndpoints, unique: Callable[[str], str]) -> EventsS
 async def running(stack: StackEndpoints, unique: Callable[[str], str]) -> AsyncIterator[Running]:
     """Run the events app with its lifespan (real Kafka and store) for one test; drop its database after."""
     settings = settings_for(stack, unique)
+    # The member topics are shared with every other test: read only what this test produces.
+    await skip_history(
+        stack.kafka_bootstrap_servers, settings.group_id, [topics.REGISTRY_MEMBERS, topics.REGISTRY_ENGAGEMENT]
+    )
     app = create_app(settings)
     ags = f"99{random.randrange(10**6):06d}"
     async with app_client(app) as client:

@@ -31,11 +31,10 @@ Running = Any  # the fixture type lives in conftest.py (not importable under imp
 SOURCE = "/test/registry"
 
 
-async def _until(check: Callable[[], Any], timeout: float = 240) -> Any:
+async def _until(check: Callable[[], Any], timeout: float = 90) -> Any:
     """Poll ``check`` until it returns something truthy.
 
-    The test publishes on the real member topics, and a fresh consumer group first reads all of
-    their history (other tests' events too), which on FerretDB can take minutes in a full run.
+    The test publishes on the shared member topics; its group starts at their end (see conftest.py).
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from engagiert.shared.envelope import OutgoingRecord
@@ -25,6 +25,32 @@ async def create_test_topics(bootstrap: str, base: str, *, partitions: int = 3) 
     finally:
         await admin.close()
     return topic
+
+
+async def skip_history(bootstrap: str, group_id: str, topics: Sequence[str]) -> None:
+    """Commit the current end of every partition of ``topics`` for the (new, empty) group ``group_id``.
+
+    A new group starts at the earliest offset (the platform's rule, so a fresh service reads the
+    whole history). Tests on the shared topics want only the records they produce themselves: after
+    this, the group starts where the topics end now, however much other tests wrote before.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t.get("partitions") or []]
+    if len(partitions) < len(topics):
+        raise RuntimeError(f"no partitions found for some of {list(topics)}: {described}")
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+        consumer.assign(partitions)
+        await consumer.commit(ends)
+    finally:
+        await consumer.stop()
 
 
 async def produce_records(
