@@ -183,8 +183,6 @@ def test_split_offers_fills_the_capacity_then_waitlists_in_order() -> None:
     assert domain.split_offers(["a", "b", "c", "d"], capacity=5, offered=3) == (["a", "b"], ["c", "d"])
     assert domain.split_offers(["a"], capacity=2, offered=5) == ([], ["a"])
     assert domain.seats_needed(2) == 3
-    assert domain.free_seats(5, {0, 2}, 3) == [1, 3, 4]
-    assert domain.free_seats(5, {0, 2}, 4) is None
 
 
 # -- signed links ------------------------------------------------------------------------------

@@ -170,12 +170,6 @@ def split_offers(candidates: Sequence[str], *, capacity: int, offered: int) -> t
     return list(candidates[:free]), list(candidates[free:])
 
 
-def free_seats(capacity: int, taken: set[int], needed: int) -> list[int] | None:
-    """Return the lowest ``needed`` free seat numbers, or None when fewer are free."""
-    free = [n for n in range(capacity) if n not in taken][:needed]
-    return free if len(free) == needed else None
-
-
 # -- signed links and codes --------------------------------------------------------------------
 
 LinkPurpose = Literal["rsvp", "card"]

@@ -9,14 +9,14 @@ from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from engagiert.shared.mongo import bulk_write, insert_new, insert_one_new
+from engagiert.shared.mongo import bulk_write, insert_new
 
 MEMBERS = "members"
 EVENTS = "recognition_events"
 INVITATIONS = "invitations"
 HONOURS = "honours"
 RULES = "honour_rules"
-SEATS = "seats"
+SEATS_TAKEN = "seats_taken"  # on the event: the seats accepted invitees and their guests hold
 OUTBOX_COLLECTIONS = (MEMBERS, EVENTS, INVITATIONS, HONOURS)
 INSERT_CHUNK = 1000
 
@@ -32,12 +32,6 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     await db[INVITATIONS].create_index([("member_id", ASCENDING)], name="by_member")
     await db[HONOURS].create_index([("municipality", ASCENDING), ("status", ASCENDING)], name="by_status")
     await db[HONOURS].create_index([("member_id", ASCENDING)], name="by_member")
-    await db[SEATS].create_index([("event_id", ASCENDING)], name="by_event")
-
-
-def seat_id(event_id: str, number: int) -> str:
-    """Return the id of seat ``number`` of an event: its uniqueness is what prevents overbooking."""
-    return f"{event_id}:{number:06d}"
 
 
 class Repository:
@@ -148,35 +142,31 @@ class Repository:
 
     # -- seats ---------------------------------------------------------------------------------
 
-    async def taken_seats(self, event_id: str) -> set[int]:
-        """Return the numbers of an event's taken seats."""
-        docs = await self.db[SEATS].find({"event_id": event_id}, {"n": 1}).to_list(None)
-        return {int(d["n"]) for d in docs}
-
     async def count_seats(self, event_id: str) -> int:
         """Return how many seats of an event are taken."""
-        return await self.db[SEATS].count_documents({"event_id": event_id})
+        doc = await self.db[EVENTS].find_one({"_id": event_id}, {SEATS_TAKEN: 1})
+        return int((doc or {}).get(SEATS_TAKEN, 0))
 
-    async def claim_seats(self, event_id: str, invitation_id: str, numbers: Sequence[int]) -> list[str]:
-        """Insert seat documents; return the ids this call got (a seat taken meanwhile is a duplicate key)."""
-        got: list[str] = []
-        for n in numbers:
-            sid = seat_id(event_id, n)
-            if await insert_one_new(
-                self.db[SEATS], {"_id": sid, "event_id": event_id, "n": n, "invitation_id": invitation_id}
-            ):
-                got.append(sid)
-        return got
+    async def take_seats(self, event_id: str, capacity: int, needed: int) -> bool:
+        """Take ``needed`` seats if the event (still at ``capacity``) has them free; return whether it did.
 
-    async def release_seats(self, seat_ids: Sequence[str]) -> None:
-        """Free exactly these seats."""
-        if seat_ids:
-            await self.db[SEATS].delete_many({"_id": {"$in": list(seat_ids)}})
+        One guarded ``$inc`` of the event's counter: the store applies it atomically, so
+        concurrent answers never take more than the capacity.
+        """
+        result = await self.db[EVENTS].update_one(
+            {
+                "_id": event_id,
+                "capacity": capacity,
+                "$or": [{SEATS_TAKEN: {"$lte": capacity - needed}}, {SEATS_TAKEN: {"$exists": False}}],
+            },
+            {"$inc": {SEATS_TAKEN: needed}},
+        )
+        return result.modified_count == 1
 
-    async def seats_of(self, invitation_id: str) -> list[str]:
-        """Return the ids of the seats an invitation holds."""
-        docs = await self.db[SEATS].find({"invitation_id": invitation_id}, {"_id": 1}).to_list(None)
-        return [d["_id"] for d in docs]
+    async def release_seats(self, event_id: str, count: int) -> None:
+        """Give ``count`` seats back."""
+        if count:
+            await self.db[EVENTS].update_one({"_id": event_id}, {"$inc": {SEATS_TAKEN: -count}})
 
     # -- honours and rules ---------------------------------------------------------------------
 

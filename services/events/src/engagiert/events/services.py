@@ -15,7 +15,7 @@ from pymongo import UpdateOne
 
 from engagiert.events import domain
 from engagiert.events.config import EventsSettings
-from engagiert.events.repository import Doc, Repository
+from engagiert.events.repository import SEATS_TAKEN, Doc, Repository
 from engagiert.shared.contracts import (
     AttendanceRecorded,
     ConfirmErasure,
@@ -55,7 +55,7 @@ _TRANSITIONS: dict[str, set[str]] = {
     "completed": set(),
 }
 PREVIEW_SAMPLE = 50
-SEAT_ATTEMPTS = 50
+SEAT_ATTEMPTS = 5  # only a concurrent capacity change makes a seat take try again
 
 
 class EventCreate(BaseModel):
@@ -259,6 +259,7 @@ class Recognition:
             "municipality": municipality,
             **body.model_dump(),
             "created_at": self.clock(),
+            SEATS_TAKEN: 0,
         }
         records = [self._scheduled(doc)] if body.status == "scheduled" else []
         await self.repo.insert_event({**doc, **outbox_fields(records)})
@@ -297,7 +298,7 @@ class Recognition:
             raise Problem(409, "Conflict", f"a {doc['status']} event cannot become {status}")
         if doc["status"] in ("cancelled", "completed") and changes:
             raise Problem(409, "Conflict", f"a {doc['status']} event cannot change")
-        taken = await self.repo.count_seats(event_id)
+        taken = int(doc.get(SEATS_TAKEN, 0))
         if "capacity" in changes and changes["capacity"] < taken:
             raise Problem(409, "Conflict", f"{taken} seats are taken already")
         new = {**doc, **changes}
@@ -330,7 +331,9 @@ class Recognition:
         if not sets:
             return doc
         # Guard on the status and seats read, so a concurrent RSVP or change is not overwritten blindly.
-        guard = {"_id": event_id, "status": doc["status"]}
+        guard: Doc = {"_id": event_id, "status": doc["status"]}
+        if "capacity" in changes:
+            guard["$or"] = [{SEATS_TAKEN: {"$lte": changes["capacity"]}}, {SEATS_TAKEN: {"$exists": False}}]
         updated = await self.repo.update_event(guard, with_outbox({"$set": sets}, records))
         if updated is None:
             raise Problem(409, "Conflict", "the event changed meanwhile; try again")
@@ -492,8 +495,7 @@ class Recognition:
         if invitation["status"] != "invited":
             raise Problem(409, "Conflict", f"the invitation is {invitation['status']}")
         needed = domain.seats_needed(guests)
-        seats = await self._take_seats(event, invitation["_id"], needed)
-        if seats is None:
+        if not await self._take_seats(event, needed):
             return await self._to_waitlist(invitation, event)
         responded = InvitationResponded(
             invitation_id=invitation["_id"],
@@ -519,32 +521,28 @@ class Recognition:
         if updated is None:
             # A concurrent answer won: give the seats back. (A crash right here leaves seats held,
             # never overbooked: the safe side.)
-            await self.repo.release_seats(seats)
+            await self.repo.release_seats(event["_id"], needed)
             current = await self.repo.invitation(invitation["_id"])
             return current or invitation
         self.notify()
         updated.pop("_outbox", None)
         return updated
 
-    async def _take_seats(self, event: Doc, invitation_id: str, needed: int) -> list[str] | None:
-        """Take ``needed`` seats, or none at all; return their ids, or None when too few are free.
+    async def _take_seats(self, event: Doc, needed: int) -> bool:
+        """Take ``needed`` seats at once, or none; return False when too few are free.
 
-        Seats are documents with ids ``<event>:<number>``: a seat belongs to whoever inserted it
-        first (a unique key), the one write FerretDB applies atomically under concurrency. A
-        guarded ``$inc`` on a counter is not enough there: concurrent updates of one document
-        lose increments. A crash between taking seats and saving the answer leaves seats held,
-        never an overbooking.
+        A guarded ``$inc`` of the event's seat counter (atomic in the store). When the guard fails
+        because staff changed the capacity meanwhile, try again with the new capacity. A crash
+        between taking seats and saving the answer leaves seats held, never an overbooking.
         """
-        held: list[str] = []
         for _ in range(SEAT_ATTEMPTS):
-            free = domain.free_seats(event["capacity"], await self.repo.taken_seats(event["_id"]), needed - len(held))
-            if free is None:
-                break
-            held += await self.repo.claim_seats(event["_id"], invitation_id, free)
-            if len(held) == needed:
-                return held
-        await self.repo.release_seats(held)
-        return None
+            if await self.repo.take_seats(event["_id"], event["capacity"], needed):
+                return True
+            current = await self.repo.event(event["municipality"], event["_id"])
+            if current is None or current["capacity"] == event["capacity"] or current["status"] != "scheduled":
+                return False
+            event = current
+        return False
 
     async def _to_waitlist(self, invitation: Doc, event: Doc) -> Doc:
         # After everyone waitlisted at issue time (positions = issue order), in order of answering.
@@ -594,7 +592,7 @@ class Recognition:
         if updated is None:
             raise Problem(409, "Conflict", "the invitation changed meanwhile; reload the page")
         if previous == "accepted":
-            await self.repo.release_seats(await self.repo.seats_of(invitation["_id"]))
+            await self.repo.release_seats(event["_id"], domain.seats_needed(invitation.get("guests") or 0))
         if previous in domain.OFFERED:
             await self.promote_next(event)
         self.notify()
