@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -77,14 +78,30 @@ WriteOp = InsertOne[Any] | UpdateOne | UpdateMany | DeleteOne | DeleteMany | Rep
 
 
 async def bulk_write(
-    collection: AsyncCollection[dict[str, Any]], ops: Sequence[WriteOp], *, ordered: bool = True
+    collection: AsyncCollection[dict[str, Any]],
+    ops: Sequence[WriteOp],
+    *,
+    ordered: bool = True,
+    concurrency: int = 1,
 ) -> int:
     """Run ``ops`` in chunks of :data:`BULK_CHUNK` (in order when ``ordered``); return documents modified.
 
-    Use this instead of ``collection.bulk_write``: see :data:`BULK_CHUNK` for why.
+    Use this instead of ``collection.bulk_write``: see :data:`BULK_CHUNK` for why. Unordered
+    writes may run ``concurrency`` chunks at once (each chunk holds up to 16 of FerretDB's
+    backend connections while it runs, so keep it small).
     """
-    modified = 0
-    for start in range(0, len(ops), BULK_CHUNK):
-        result = await collection.bulk_write(list(ops[start : start + BULK_CHUNK]), ordered=ordered)
-        modified += result.modified_count + result.upserted_count
-    return modified
+    chunks = [list(ops[start : start + BULK_CHUNK]) for start in range(0, len(ops), BULK_CHUNK)]
+    if ordered or concurrency <= 1 or len(chunks) <= 1:
+        modified = 0
+        for chunk in chunks:
+            result = await collection.bulk_write(chunk, ordered=ordered)
+            modified += result.modified_count + result.upserted_count
+        return modified
+    gate = asyncio.Semaphore(concurrency)
+
+    async def run(chunk: list[WriteOp]) -> int:
+        async with gate:
+            result = await collection.bulk_write(chunk, ordered=False)
+        return result.modified_count + result.upserted_count
+
+    return sum(await asyncio.gather(*(run(chunk) for chunk in chunks)))

@@ -25,6 +25,7 @@ from engagiert.shared.mongo import bulk_write, is_transient_store_error
 
 OUTBOX = "_outbox"
 PENDING = "_outbox_pending"
+CLEAR_CONCURRENCY = 2
 
 log = get_logger(__name__)
 
@@ -140,18 +141,31 @@ class OutboxRelay:
         for doc in docs:
             records.extend(OutgoingRecord.from_document(e) for e in doc.get(OUTBOX) or [])
         await self._publisher.send_many(records)
-        # $pullAll removes exactly the entries we published (FerretDB v1 ignores a $pull with a
-        # condition such as {"id": {"$in": ...}}, but matches whole subdocuments).
-        ops: list[UpdateOne | UpdateMany] = [
-            UpdateOne({"_id": doc["_id"]}, {"$pullAll": {OUTBOX: doc[OUTBOX]}}) for doc in docs if doc.get(OUTBOX)
+        # One guarded update per document: when its outbox is still exactly what we published,
+        # empty it and lower the flag. Unordered, two chunks at a time.
+        clear: list[UpdateOne | UpdateMany] = [
+            UpdateOne({"_id": doc["_id"], OUTBOX: doc.get(OUTBOX) or []}, {"$set": {OUTBOX: [], PENDING: False}})
+            for doc in docs
         ]
-        # A writer may have appended between our read and the pull: only an empty outbox is done.
-        ops.append(
-            UpdateMany(
-                {"_id": {"$in": [d["_id"] for d in docs]}, OUTBOX: {"$size": 0}},
-                {"$set": {PENDING: False}},
-            )
-        )
-        await bulk_write(coll, ops)
+        cleared = await bulk_write(coll, clear, ordered=False, concurrency=CLEAR_CONCURRENCY)
+        if cleared < len(docs):
+            await self._clear_changed(coll, docs)
         OUTBOX_PENDING.labels(collection=coll.name).set(len(docs))
         return len(docs), len(records)
+
+    async def _clear_changed(self, coll: AsyncCollection[dict[str, Any]], docs: list[dict[str, Any]]) -> None:
+        """Remove what we published from documents a writer appended to meanwhile; the rest stays pending.
+
+        ``$pullAll`` removes exactly the published entries (FerretDB v1 ignores a ``$pull`` with a
+        condition such as ``{"id": {"$in": ...}}``, but matches whole subdocuments).
+        """
+        published = {doc["_id"]: doc.get(OUTBOX) or [] for doc in docs}
+        changed = await coll.find({"_id": {"$in": list(published)}, PENDING: True}, {OUTBOX: 1}).to_list(None)
+        ops: list[UpdateOne | UpdateMany] = []
+        for doc in changed:
+            current = doc.get(OUTBOX) or []
+            if not current:
+                ops.append(UpdateOne({"_id": doc["_id"], OUTBOX: doc.get(OUTBOX)}, {"$set": {PENDING: False}}))
+            elif published[doc["_id"]]:
+                ops.append(UpdateOne({"_id": doc["_id"]}, {"$pullAll": {OUTBOX: published[doc["_id"]]}}))
+        await bulk_write(coll, ops, ordered=False)

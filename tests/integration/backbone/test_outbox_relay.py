@@ -1,0 +1,75 @@
+"""The relay empties an outbox only of what it published, also when writers append while it publishes.
+
+Real store; the publisher records what it was given (Kafka delivery itself is proven by the
+other backbone tests). A writer appends to some documents between the relay's read and its
+clean-up: those entries must stay pending and go out in the next round, each exactly once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from engagiert.shared.envelope import OutgoingRecord
+from engagiert.shared.messaging.outbox import OUTBOX, PENDING, OutboxRelay, outbox_fields, with_outbox
+
+pytestmark = pytest.mark.integration
+
+
+def _record(n: str) -> OutgoingRecord:
+    return OutgoingRecord(id=n, topic="t", key=n, value=b'{"n": "%s"}' % n.encode(), headers={}, type="test")
+
+
+class _AppendingPublisher:
+    """Records what it sends; on the first call, a writer appends to some documents meanwhile."""
+
+    def __init__(self, coll: Any, targets: Sequence[str]) -> None:
+        self.sent: list[str] = []
+        self._coll = coll
+        self._targets = list(targets)
+
+    async def send_many(self, records: Sequence[OutgoingRecord]) -> None:
+        self.sent.extend(r.id for r in records)
+        for doc_id in self._targets:
+            await self._coll.update_one({"_id": doc_id}, with_outbox({"$inc": {"v": 1}}, [_record(f"late-{doc_id}")]))
+        self._targets = []
+
+
+async def test_entries_appended_during_a_publish_stay_pending_and_go_out_once(fresh_db: Any) -> None:
+    """300 documents, 20 of them appended to while the relay publishes: every entry out exactly once."""
+    coll = fresh_db["aggregates"]
+    ids = [f"a{i:04d}" for i in range(300)]
+    await coll.insert_many([{"_id": i, "v": 0, **outbox_fields([_record(f"{i}-1"), _record(f"{i}-2")])} for i in ids])
+    late = ids[::15]
+    publisher = _AppendingPublisher(coll, late)
+    relay = OutboxRelay(collections=[coll], publisher=publisher, batch_size=500)  # type: ignore[arg-type]
+
+    await relay.drain()
+    counts = Counter(publisher.sent)
+    assert len(counts) == 600
+    assert set(counts.values()) == {1}
+    still = await coll.find({PENDING: True}).to_list(None)
+    assert sorted(d["_id"] for d in still) == sorted(late)
+    assert all([e["id"] for e in d[OUTBOX]] == [f"late-{d['_id']}"] for d in still)
+
+    await relay.drain()
+    counts = Counter(publisher.sent)
+    assert len(counts) == 600 + len(late)
+    assert set(counts.values()) == {1}, "no entry published twice"
+    assert await coll.count_documents({PENDING: True}) == 0
+    assert await coll.count_documents({"_outbox.0": {"$exists": True}}) == 0
+    assert {d["v"] for d in await coll.find({"_id": {"$in": late}}).to_list(None)} == {1}
+
+
+async def test_a_flag_left_without_entries_is_lowered(fresh_db: Any) -> None:
+    """A document flagged pending with an empty or missing outbox (an older relay's crash) is cleared."""
+    coll = fresh_db["aggregates"]
+    await coll.insert_many([{"_id": "empty", OUTBOX: [], PENDING: True}, {"_id": "missing", PENDING: True}])
+    publisher = _AppendingPublisher(coll, [])
+    relay = OutboxRelay(collections=[coll], publisher=publisher)  # type: ignore[arg-type]
+    await relay.drain()
+    assert publisher.sent == []
+    assert await coll.count_documents({PENDING: True}) == 0
