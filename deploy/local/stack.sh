@@ -438,12 +438,25 @@ find_pg_bin() {
   [[ -x $PG_BIN/postgres ]]
 }
 
+# Chromium (the RSVP page's browser tests) comes from the OS packages, like PostgreSQL.
+ensure_chromium() {
+  if [[ ! -x /usr/bin/chromium ]]; then
+    [[ $EUID -eq 0 ]] || die "chromium: no /usr/bin/chromium; run as root (apt-get install chromium)"
+    say "chromium: installing the chromium package with apt-get"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium </dev/null
+  fi
+  [[ -x /usr/bin/chromium ]] || die "chromium: apt-get did not install /usr/bin/chromium"
+  say "chromium: $(/usr/bin/chromium --version 2>/dev/null || echo unknown version)"
+}
+
 cmd_install() {
   need curl ss setsid flock
   install_kafka
   install_postgres
   install_ferretdb
   install_mailpit
+  ensure_chromium
 }
 
 # --- up ------------------------------------------------------------------------------------------
@@ -803,7 +816,8 @@ usage() {
 Usage: $0 <command>
 
   install        resolve/build Kafka $KAFKA_VERSION, FerretDB $FERRETDB_VERSION, Mailpit $MAILPIT_VERSION into \$STACK_DIR;
-                 apt-get install postgresql if no /usr/lib/postgresql/*/bin/postgres exists
+                 apt-get install postgresql if no /usr/lib/postgresql/*/bin/postgres exists,
+                 and chromium (browser tests) if no /usr/bin/chromium exists
   up             install, then start Kafka, PostgreSQL, FerretDB and Mailpit (what is not running) and create topics
   services-up    start registry, events and notifications (uvicorn) and wait for /readyz
   services-down  stop the services

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -9,13 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
 from engagiert.events.config import EventsSettings
 from engagiert.events.main import create_app
 from engagiert.shared import topics
-from engagiert.shared.testing import StackEndpoints, app_client, auth_header, skip_history
+from engagiert.shared.testing import StackEndpoints, app_client, auth_header, free_port, skip_history
 
 
 @dataclass
@@ -50,7 +53,36 @@ def settings_for(stack: StackEndpoints, unique: Callable[[str], str]) -> EventsS
 @pytest.fixture
 async def running(stack: StackEndpoints, unique: Callable[[str], str]) -> AsyncIterator[Running]:
     """Run the events app with its lifespan (real Kafka and store) for one test; drop its database after."""
-    settings = settings_for(stack, unique)
+    async with _run(settings_for(stack, unique), stack) as r:
+        yield r
+
+
+@pytest.fixture
+async def served(stack: StackEndpoints, unique: Callable[[str], str]) -> AsyncIterator[Running]:
+    """Run the events app as ``running`` does and also serve it over real HTTP (for a browser).
+
+    ``settings.public_base_url`` is the served address, so the RSVP links open in the browser.
+    """
+    port = free_port()
+    settings = settings_for(stack, unique).model_copy(update={"public_base_url": f"http://127.0.0.1:{port}"})
+    async with _run(settings, stack) as r:
+        # The lifespan already runs (app_client): uvicorn only serves HTTP here.
+        server = uvicorn.Server(uvicorn.Config(r.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
+        task = asyncio.create_task(server.serve())
+        try:
+            while not server.started:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("uvicorn stopped before it started")
+                await asyncio.sleep(0.05)
+            yield r
+        finally:
+            server.should_exit = True
+            await task
+
+
+@contextlib.asynccontextmanager
+async def _run(settings: EventsSettings, stack: StackEndpoints) -> AsyncIterator[Running]:
     # The member topics are shared with every other test: read only what this test produces.
     await skip_history(
         stack.kafka_bootstrap_servers, settings.group_id, [topics.REGISTRY_MEMBERS, topics.REGISTRY_ENGAGEMENT]

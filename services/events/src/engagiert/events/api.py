@@ -214,6 +214,7 @@ TEXT: dict[str, dict[str, str]] = {
         "label_decline": "Ich kann leider nicht kommen",
         "status_invited": "Bitte sagen Sie zu oder ab.",
         "status_accepted": "Sie haben zugesagt ({guests} Begleitpersonen). Vielen Dank!",
+        "status_accepted_one": "Sie haben zugesagt (1 Begleitperson). Vielen Dank!",
         "status_declined": "Sie haben abgesagt. Schade, vielleicht beim nächsten Mal.",
         "status_waitlisted": "Sie stehen auf der Warteliste. Wir melden uns, sobald ein Platz frei wird.",
         "done_heading": "Vielen Dank",
@@ -238,6 +239,7 @@ TEXT: dict[str, dict[str, str]] = {
         "label_decline": "I cannot come",
         "status_invited": "Please accept or decline.",
         "status_accepted": "You accepted ({guests} guests). Thank you!",
+        "status_accepted_one": "You accepted (1 guest). Thank you!",
         "status_declined": "You declined. Maybe next time.",
         "status_waitlisted": "You are on the waiting list. We will write as soon as a seat is free.",
         "done_heading": "Thank you",
@@ -288,7 +290,9 @@ def _when(value: datetime, lang: Lang) -> str:
 
 
 def _status_text(invitation: dict[str, Any], lang: Lang) -> str:
-    return TEXT[lang][f"status_{invitation['status']}"].format(guests=invitation.get("guests", 0))
+    guests = invitation.get("guests", 0)
+    key = f"status_{invitation['status']}" + ("_one" if invitation["status"] == "accepted" and guests == 1 else "")
+    return TEXT[lang][key].format(guests=guests)
 
 
 def _form(lang: Lang, path: str, invitation: dict[str, Any], event: dict[str, Any]) -> str:
