@@ -346,7 +346,9 @@ check_kafka_logging() {
 
 # FerretDB v1 loses concurrent updates of one document (unlocked read-modify-write); the
 # services rely on MongoDB's atomic single-document updates. deploy/local/ferretdb/ adds
-# per-document locks to its update and findAndModify commands (see engagiert_doclocks.go).
+# per-document locks to its update and findAndModify commands (engagiert_doclocks.go,
+# update-locks.patch), and lets PostgreSQL answer `$in` filters (in-pushdown.patch; without it
+# every `$in`, also on _id, reads and decodes the whole collection).
 FERRETDB_PATCH_DIR=$SCRIPT_DIR/ferretdb
 
 ferretdb_patch_id() {
@@ -359,7 +361,7 @@ install_ferretdb() {
   # (Output is captured before matching: with pipefail, `cmd | grep -q` can fail on SIGPIPE.)
   if [[ -x $bin && $("$bin" --version 2>/dev/null) == *"version: $FERRETDB_VERSION"* &&
     $(cat "$stamp" 2>/dev/null) == "$patch_id" ]]; then
-    say "ferretdb: $FERRETDB_VERSION (with update locks) installed"
+    say "ferretdb: $FERRETDB_VERSION (with engagiert patches) installed"
     return 0
   fi
   need go
@@ -379,7 +381,10 @@ install_ferretdb() {
   printf '%s\n' "$FERRETDB_VERSION" >"$build/build/version/version.txt"
   printf 'source\n' >"$build/build/version/package.txt"
   need patch
-  patch -s -p1 -d "$build" <"$FERRETDB_PATCH_DIR/update-locks.patch" || die "ferretdb: $FERRETDB_PATCH_DIR/update-locks.patch does not apply"
+  local p
+  for p in "$FERRETDB_PATCH_DIR"/*.patch; do
+    patch -s -p1 -d "$build" <"$p" || die "ferretdb: $p does not apply"
+  done
   cp "$FERRETDB_PATCH_DIR"/*.go "$build/internal/handler/"
   (cd "$build" && GOFLAGS=-buildvcs=false go build -trimpath -o "$bin" ./cmd/ferretdb)
   rm -rf "$build"
