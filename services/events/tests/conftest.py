@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -95,3 +98,58 @@ async def _run(settings: EventsSettings, stack: StackEndpoints) -> AsyncIterator
             yield Running(app, client, db, settings, ags, auth_header([ags], "staff"))
         finally:
             await db.client.drop_database(db.name)
+
+
+class TopicWindow:
+    """The records appended to a topic since the window opened (read up to the end offsets at read time)."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.start: dict[TopicPartition, int] = {}
+
+    def _consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+
+    async def open(self) -> TopicWindow:
+        """Remember where every partition ends now."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            described = await admin.describe_topics([self.topic])
+        finally:
+            await admin.close()
+        partitions = [TopicPartition(self.topic, p["partition"]) for t in described for p in t.get("partitions") or []]
+        assert partitions, f"no partitions of {self.topic}"
+        consumer = self._consumer()
+        await consumer.start()
+        try:
+            self.start = await consumer.end_offsets(partitions)
+        finally:
+            await consumer.stop()
+        return self
+
+    async def read(self) -> list[dict[str, Any]]:
+        """Return the CloudEvents (parsed JSON) written since :meth:`open`, in partition order."""
+        consumer = self._consumer()
+        await consumer.start()
+        out: list[dict[str, Any]] = []
+        try:
+            parts = list(self.start)
+            consumer.assign(parts)
+            ends = await consumer.end_offsets(parts)
+            for tp, offset in self.start.items():
+                consumer.seek(tp, offset)
+            while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
+                batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+                for tp, records in batch.items():
+                    out.extend(json.loads(rec.value) for rec in records if rec.offset < ends[tp] and rec.value)
+        finally:
+            await consumer.stop()
+        return out
+
+
+@pytest.fixture
+def topic_window(stack: StackEndpoints) -> Callable[[str], TopicWindow]:
+    """Return a factory of :class:`TopicWindow` on the real broker (call ``await window.open()`` first)."""
+    return lambda topic: TopicWindow(stack.kafka_bootstrap_servers, topic)

@@ -217,3 +217,13 @@ def test_forged_altered_expired_and_cross_purpose_links_are_refused() -> None:
     with pytest.raises(domain.LinkError) as err:
         domain.verify_link(SECRET, token, purpose="card", now=NOW)
     assert err.value.reason == "forged"
+
+
+def test_a_reminder_goes_out_the_given_hours_before_the_deadline_unless_that_moment_has_passed() -> None:
+    """72 h before a deadline five days away is in two days; with only two days left there is no reminder."""
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    deadline = now + timedelta(days=5)
+    assert domain.reminder_at(deadline, 72, now) == now + timedelta(days=2)
+    assert domain.reminder_at(now + timedelta(hours=72), 72, now) is None
+    assert domain.reminder_at(now + timedelta(hours=72, seconds=1), 72, now) == now + timedelta(seconds=1)
+    assert domain.reminder_at(now + timedelta(days=2), 72, now) is None

@@ -20,3 +20,9 @@ class EventsSettings(ServiceSettings):
     public_base_url: str = Field(
         default="http://127.0.0.1:8002", description="base of the RSVP and card links in mails"
     )
+    scheduler_seconds: float = Field(
+        default=60, gt=0, description="pause between two rounds of timed work (cancellation mails, honour expiry)"
+    )
+    rsvp_reminder_hours: float = Field(
+        default=72, ge=0, description="hours before the RSVP deadline when those who have not answered are reminded"
+    )

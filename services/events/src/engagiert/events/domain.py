@@ -170,6 +170,12 @@ def split_offers(candidates: Sequence[str], *, capacity: int, offered: int) -> t
     return list(candidates[:free]), list(candidates[free:])
 
 
+def reminder_at(rsvp_deadline: datetime, hours_before: float, now: datetime) -> datetime | None:
+    """Return when to remind an invitee who has not answered, or None when that moment has passed."""
+    at = rsvp_deadline - timedelta(hours=hours_before)
+    return at if at > now else None
+
+
 # -- signed links and codes --------------------------------------------------------------------
 
 LinkPurpose = Literal["rsvp", "card"]

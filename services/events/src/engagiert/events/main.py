@@ -8,6 +8,7 @@ from engagiert.events import api, repository
 from engagiert.events.config import EventsSettings
 from engagiert.events.handlers import member_events_handler
 from engagiert.events.repository import Repository
+from engagiert.events.scheduler import scheduler_loop
 from engagiert.events.services import Recognition
 from engagiert.shared import topics
 from engagiert.shared.contracts import (
@@ -19,6 +20,7 @@ from engagiert.shared.contracts import (
     InvitationIssued,
     InvitationPromoted,
     InvitationResponded,
+    NotificationCancelRequested,
     NotificationRequested,
     RecognitionEventCancelled,
     RecognitionEventChanged,
@@ -42,6 +44,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     handler = member_events_handler(use_cases)
     runtime.subscribe(topics.REGISTRY_MEMBERS, handler)
     runtime.subscribe(topics.REGISTRY_ENGAGEMENT, handler)
+    runtime.background(scheduler_loop(use_cases, settings.scheduler_seconds))
     runtime.publishes(
         topics.EVENTS_RECOGNITION,
         [
@@ -57,7 +60,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
             HonourRejected,
         ],
     )
-    runtime.publishes(topics.NOTIFICATIONS_REQUESTS, [NotificationRequested])
+    runtime.publishes(topics.NOTIFICATIONS_REQUESTS, [NotificationRequested, NotificationCancelRequested])
     runtime.publishes(topics.REGISTRY_INBOUND, [ConfirmErasure])
     runtime.app.include_router(api.router)
     runtime.app.include_router(api.public_router)

@@ -118,6 +118,14 @@ class Repository:
         """Apply a guarded update to an invitation; return the new document or None."""
         return await self.invitations.find_one_and_update(filter_, update, return_document=ReturnDocument.AFTER)
 
+    async def invitations_to_notify_of_cancellation(self, event_id: str, statuses: Sequence[str]) -> list[Doc]:
+        """Return (id, member, status) of an event's invitations in ``statuses`` not yet told of its cancellation."""
+        cursor = self.invitations.find(
+            {"event_id": event_id, "status": {"$in": list(statuses)}, "cancellation_notified_at": {"$exists": False}},
+            {"_id": 1, "member_id": 1, "status": 1},
+        )
+        return await cursor.to_list(None)
+
     async def first_waitlisted(self, event_id: str) -> Doc | None:
         """Return the waitlisted invitation that is next in line."""
         cursor = self.invitations.find({"event_id": event_id, "status": "waitlisted"}, {"_outbox": 0})

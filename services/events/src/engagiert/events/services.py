@@ -33,6 +33,7 @@ from engagiert.shared.contracts import (
     MemberRegistered,
     MemberStatusChanged,
     MemberUpdated,
+    NotificationCancelRequested,
     NotificationRequested,
     RecognitionEventCancelled,
     RecognitionEventChanged,
@@ -55,7 +56,15 @@ _TRANSITIONS: dict[str, set[str]] = {
     "completed": set(),
 }
 PREVIEW_SAMPLE = 50
+CANCEL_FANOUT = "_cancel_fanout"  # on a cancelled event until every invitee's mail is requested
+NOTIFIED_OF_CANCELLATION = "cancellation_notified_at"  # on an invitation: its cancellation mail is requested
+MAILED_ON_CANCELLATION = ("invited", "accepted", "waitlisted")
 SEAT_ATTEMPTS = 5  # only a concurrent capacity change makes a seat take try again
+
+
+def reminder_key(invitation_id: str) -> str:
+    """Return the cancel key of an invitation's RSVP reminder."""
+    return f"rsvp-reminder:{invitation_id}"
 
 
 class EventCreate(BaseModel):
@@ -328,6 +337,11 @@ class Recognition:
                 )
             )
         sets = {**changes, **({"status": status} if status else {})}
+        cancelling = status == "cancelled" and doc["status"] != "cancelled"
+        if cancelling:
+            # Recorded in the cancelling write: the invitees' mails are requested even after a crash.
+            sets[CANCEL_FANOUT] = True
+            sets["cancellation_reason"] = body.reason
         if not sets:
             return doc
         # Guard on the status and seats read, so a concurrent RSVP or change is not overwritten blindly.
@@ -338,8 +352,61 @@ class Recognition:
         if updated is None:
             raise Problem(409, "Conflict", "the event changed meanwhile; try again")
         self.notify()
+        if cancelling:
+            await self.notify_cancellation(updated)
         updated.pop("_outbox", None)
+        updated.pop(CANCEL_FANOUT, None)
         return updated
+
+    async def notify_cancellation(self, event: Doc) -> int:
+        """Request the cancellation mail for every invitee still concerned and withdraw open reminders (once each).
+
+        Each invitation carries its own requests in its own outbox, written with a guard, so a
+        repeated or resumed run requests nothing twice; the event's flag goes when all are done.
+        """
+        now = self.clock()
+        ops: list[UpdateOne] = []
+        for inv in await self.repo.invitations_to_notify_of_cancellation(event["_id"], MAILED_ON_CANCELLATION):
+            request = NotificationRequested(
+                municipality=event["municipality"],
+                member_id=inv["member_id"],
+                template="event-cancelled",
+                params={
+                    "event_title": event["title"],
+                    "event_kind": event["kind"],
+                    "event_date": event["starts_at"].isoformat(),
+                    "venue": event["venue"],
+                    "reason": event.get("cancellation_reason"),
+                },
+            )
+            records = [self._record(request, event_id=f"{inv['_id']}:event-cancelled")]
+            if inv["status"] == "invited":
+                records.append(self._cancel_reminder(event, inv))
+            ops.append(
+                UpdateOne(
+                    {"_id": inv["_id"], NOTIFIED_OF_CANCELLATION: {"$exists": False}},
+                    with_outbox({"$set": {NOTIFIED_OF_CANCELLATION: now}}, records),
+                )
+            )
+        done = await self.repo.apply(self.repo.invitations, ops)
+        await self.repo.events.update_one({"_id": event["_id"]}, {"$unset": {CANCEL_FANOUT: ""}})
+        if done:
+            self.notify()
+        log.info("cancellation_notified", event_id=event["_id"], invitees=done)
+        return done
+
+    async def run_due_work(self) -> dict[str, int]:
+        """Do what is due now (the background loop calls it each round); return counts per kind of work."""
+        return {"cancellation_mails": await self.finish_cancellations()}
+
+    async def finish_cancellations(self) -> int:
+        """Finish the invitee mails of cancelled events whose run was interrupted; return invitations done."""
+        done = 0
+        for event in await self.repo.events.find({CANCEL_FANOUT: True, "status": "cancelled"}, {"_outbox": 0}).to_list(
+            None
+        ):
+            done += await self.notify_cancellation(event)
+        return done
 
     # -- invitations ---------------------------------------------------------------------------
 
@@ -417,6 +484,7 @@ class Recognition:
             records = [self._record(issued, event_id=f"{inv_id}:issued")]
             if not waitlisted:
                 records.append(self._invitation_request(event, inv_id, member_id, "invitation"))
+                records.extend(self._reminder(event, inv_id, member_id, event_id=f"{inv_id}:rsvp-reminder"))
             docs.append(
                 {
                     "_id": inv_id,
@@ -452,6 +520,30 @@ class Recognition:
             cancel_key=f"event:{event['_id']}",
         )
         return self._record(request, event_id=f"{inv_id}:{template}")
+
+    def _reminder(self, event: Doc, inv_id: str, member_id: str, *, event_id: str | None) -> list[OutgoingRecord]:
+        """Return the request to remind an invitee before the RSVP deadline (none when that time has passed)."""
+        at = domain.reminder_at(event["rsvp_deadline"], self.settings.rsvp_reminder_hours, self.clock())
+        if at is None:
+            return []
+        request = NotificationRequested(
+            municipality=event["municipality"],
+            member_id=member_id,
+            template="rsvp-reminder",
+            params=self._invitation_params(event, inv_id),
+            not_before=at,
+            cancel_key=reminder_key(inv_id),
+        )
+        return [self._record(request, event_id=event_id)]
+
+    def _cancel_reminder(self, event: Doc, invitation: Doc) -> OutgoingRecord:
+        """Return the request to withdraw an invitee's pending RSVP reminder."""
+        cancel = NotificationCancelRequested(
+            municipality=event["municipality"],
+            cancel_key=reminder_key(invitation["_id"]),
+            member_id=invitation["member_id"],
+        )
+        return self._record(cancel)
 
     async def invitations(self, municipality: str, event_id: str, status: str | None) -> list[Doc]:
         """Return an event's invitations."""
@@ -515,7 +607,7 @@ class Recognition:
             {"_id": invitation["_id"], "status": "invited"},
             with_outbox(
                 {"$set": {"status": "accepted", "guests": guests, "responded_at": self.clock()}},
-                [self._record(responded), self._record(confirmation)],
+                [self._record(responded), self._record(confirmation), self._cancel_reminder(event, invitation)],
             ),
         )
         if updated is None:
@@ -557,7 +649,7 @@ class Recognition:
             {"_id": invitation["_id"], "status": "invited"},
             with_outbox(
                 {"$set": {"status": "waitlisted", "waitlist_position": position, "responded_at": self.clock()}},
-                [self._record(request)],
+                [self._record(request), self._cancel_reminder(event, invitation)],
             ),
         )
         self.notify()
@@ -582,12 +674,12 @@ class Recognition:
             template="rsvp-confirmation",
             params={**self._invitation_params(event, invitation["_id"]), "answer": "declined"},
         )
+        records = [self._record(responded), self._record(confirmation)]
+        if previous == "invited":  # only an open invitation has a reminder pending
+            records.append(self._cancel_reminder(event, invitation))
         updated = await self.repo.update_invitation(
             {"_id": invitation["_id"], "status": previous},
-            with_outbox(
-                {"$set": {"status": "declined", "responded_at": self.clock()}},
-                [self._record(responded), self._record(confirmation)],
-            ),
+            with_outbox({"$set": {"status": "declined", "responded_at": self.clock()}}, records),
         )
         if updated is None:
             raise Problem(409, "Conflict", "the invitation changed meanwhile; reload the page")
@@ -618,6 +710,8 @@ class Recognition:
                     [
                         self._record(promoted),
                         self._invitation_request(event, nxt["_id"], nxt["member_id"], "waitlist-promoted"),
+                        # a fresh id: an invitee promoted a second time is reminded again
+                        *self._reminder(event, nxt["_id"], nxt["member_id"], event_id=None),
                     ],
                 ),
             )
