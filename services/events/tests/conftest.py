@@ -50,6 +50,7 @@ def settings_for(stack: StackEndpoints, unique: Callable[[str], str]) -> EventsS
         consumer_group=unique("test-events"),
         outbox_poll_seconds=0.2,
         public_base_url="http://testserver",
+        scheduler_seconds=3600,  # one round at start; tests run the timed work themselves (or use `scheduled`)
     )
 
 
@@ -82,6 +83,13 @@ async def served(stack: StackEndpoints, unique: Callable[[str], str]) -> AsyncIt
         finally:
             server.should_exit = True
             await task
+
+
+@pytest.fixture
+async def scheduled(stack: StackEndpoints, unique: Callable[[str], str]) -> AsyncIterator[Running]:
+    """Run the events app as ``running`` does, with its background loop every 0.2 s."""
+    async with _run(settings_for(stack, unique).model_copy(update={"scheduler_seconds": 0.2}), stack) as r:
+        yield r
 
 
 @contextlib.asynccontextmanager

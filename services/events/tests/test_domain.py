@@ -227,3 +227,11 @@ def test_a_reminder_goes_out_the_given_hours_before_the_deadline_unless_that_mom
     assert domain.reminder_at(now + timedelta(hours=72), 72, now) is None
     assert domain.reminder_at(now + timedelta(hours=72, seconds=1), 72, now) == now + timedelta(seconds=1)
     assert domain.reminder_at(now + timedelta(days=2), 72, now) is None
+
+
+def test_a_granted_renewal_starts_the_day_after_the_old_card_or_today_when_that_passed() -> None:
+    """Renewing before expiry leaves no gap; granting it late starts today."""
+    assert domain.renewal_valid_from(date(2031, 8, 31), date(2031, 7, 1)) == date(2031, 8, 31)
+    assert domain.renewal_valid_from(date(2031, 8, 31), date(2031, 9, 5)) == date(2031, 9, 5)
+    assert domain.renewal_id("m1", "ehrenamtskarte", "2031-08-30") == "m1:ehrenamtskarte:r2031-08-30"
+    assert domain.honour_valid_until("jubilaeums-ehrenamtskarte", HonourRules(), date(2026, 1, 1)) is None

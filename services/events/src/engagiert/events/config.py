@@ -23,6 +23,9 @@ class EventsSettings(ServiceSettings):
     scheduler_seconds: float = Field(
         default=60, gt=0, description="pause between two rounds of timed work (cancellation mails, honour expiry)"
     )
+    honour_renewal_days: int = Field(
+        default=90, ge=0, le=730, description="days before a granted honour expires when its renewal is proposed"
+    )
     rsvp_reminder_hours: float = Field(
         default=72, ge=0, description="hours before the RSVP deadline when those who have not answered are reminded"
     )

@@ -334,6 +334,24 @@ def honour_valid_until(kind: HonourKind, rules: HonourRules, valid_from: date) -
     return None
 
 
+HONOUR_TITLES: dict[str, str] = {
+    "ehrenamtskarte": "Ehrenamtskarte NRW",
+    "jubilaeums-ehrenamtskarte": "Jubiläums-Ehrenamtskarte NRW",
+    "engagementnachweis": "Engagementnachweis NRW",
+}
+LIFELONG: tuple[HonourKind, ...] = ("jubilaeums-ehrenamtskarte",)
+
+
+def renewal_id(member_id: str, kind: str, valid_until: str) -> str:
+    """Return the id of the renewal proposal for a member's honour valid until ``valid_until`` (once per validity)."""
+    return f"{member_id}:{kind}:r{valid_until}"
+
+
+def renewal_valid_from(renews_from: date, today: date) -> date:
+    """Return where a granted renewal starts: the day after the old validity, or today when that has passed."""
+    return max(renews_from, today)
+
+
 LIFELONG_CODE_EXPIRY = datetime(9999, 12, 31, tzinfo=UTC)
 
 

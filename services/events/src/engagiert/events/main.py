@@ -14,6 +14,7 @@ from engagiert.shared import topics
 from engagiert.shared.contracts import (
     AttendanceRecorded,
     ConfirmErasure,
+    HonourExpired,
     HonourGranted,
     HonourProposed,
     HonourRejected,
@@ -58,6 +59,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
             HonourProposed,
             HonourGranted,
             HonourRejected,
+            HonourExpired,
         ],
     )
     runtime.publishes(topics.NOTIFICATIONS_REQUESTS, [NotificationRequested, NotificationCancelRequested])

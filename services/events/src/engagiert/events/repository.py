@@ -32,6 +32,7 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     await db[INVITATIONS].create_index([("member_id", ASCENDING)], name="by_member")
     await db[HONOURS].create_index([("municipality", ASCENDING), ("status", ASCENDING)], name="by_status")
     await db[HONOURS].create_index([("member_id", ASCENDING)], name="by_member")
+    await db[HONOURS].create_index([("status", ASCENDING), ("valid_until", ASCENDING)], name="by_validity")
 
 
 class Repository:
@@ -208,6 +209,29 @@ class Repository:
     async def update_honour(self, filter_: Doc, update: Doc) -> Doc | None:
         """Apply a guarded update to an honour; return the new document or None."""
         return await self.honours.find_one_and_update(filter_, update, return_document=ReturnDocument.AFTER)
+
+    async def granted_valid_until(
+        self,
+        *,
+        before: str | None = None,
+        through: str | None = None,
+        not_renewed: bool = False,
+        lifelong: Sequence[str],
+    ) -> list[Doc]:
+        """Return granted, expiring honours whose ``valid_until`` is before ``before`` or from ``through``'s range.
+
+        ``before``: last valid day earlier than this ISO date (expired); ``through``: last valid day
+        up to this ISO date (expiring soon); ``not_renewed``: no renewal proposed yet.
+        """
+        validity: Doc = {"$ne": None}
+        if before is not None:
+            validity["$lt"] = before
+        if through is not None:
+            validity["$lte"] = through
+        filter_: Doc = {"status": "granted", "valid_until": validity, "kind": {"$nin": list(lifelong)}}
+        if not_renewed:
+            filter_["renewal_proposed_at"] = {"$exists": False}
+        return await self.honours.find(filter_, {"_outbox": 0, "verification_code": 0}).to_list(None)
 
     async def holders(self, municipality: str, kinds: Sequence[str]) -> set[str]:
         """Return the ids of members holding a granted honour of one of ``kinds``."""

@@ -7,7 +7,7 @@ import io
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -22,6 +22,7 @@ from engagiert.shared.contracts import (
     EngagementEnded,
     EngagementStarted,
     EventData,
+    HonourExpired,
     HonourGranted,
     HonourProposed,
     HonourRejected,
@@ -397,7 +398,12 @@ class Recognition:
 
     async def run_due_work(self) -> dict[str, int]:
         """Do what is due now (the background loop calls it each round); return counts per kind of work."""
-        return {"cancellation_mails": await self.finish_cancellations()}
+        return {
+            "cancellation_mails": await self.finish_cancellations(),
+            # renewals first: a card the loop finds already past its validity is still offered one
+            "renewals_proposed": await self.propose_renewals(),
+            "honours_expired": await self.expire_honours(),
+        }
 
     async def finish_cancellations(self) -> int:
         """Finish the invitee mails of cancelled events whose run was interrupted; return invitations done."""
@@ -854,7 +860,11 @@ class Recognition:
             raise Problem(409, "Conflict", f"the honour is {honour['status']}")
         kind: HonourKind = honour["kind"]
         rules = await self.rules(municipality)
-        valid_from = body.valid_from or self.clock().date()
+        today = self.clock().date()
+        renews_from = honour.get("renews_from")
+        valid_from = body.valid_from or (
+            domain.renewal_valid_from(date.fromisoformat(renews_from), today) if renews_from else today
+        )
         valid_until = domain.honour_valid_until(kind, rules, valid_from)
         card_number = body.card_number or f"{municipality}-{uuid.uuid4().hex[:10].upper()}"
         code = domain.sign_link(
@@ -928,6 +938,116 @@ class Recognition:
         self.notify()
         updated.pop("_outbox", None)
         return updated
+
+    async def expire_honours(self) -> int:
+        """Mark granted honours whose last valid day has passed as expired (once each); return how many."""
+        today = self.clock().date()
+        ops: list[UpdateOne] = []
+        for honour in await self.repo.granted_valid_until(before=today.isoformat(), lifelong=domain.LIFELONG):
+            expired_on = date.fromisoformat(honour["valid_until"]) + timedelta(days=1)
+            fact = HonourExpired(
+                honour_id=honour["_id"],
+                municipality=honour["municipality"],
+                member_id=honour["member_id"],
+                kind=honour["kind"],
+                expired_on=expired_on,
+            )
+            ops.append(
+                UpdateOne(
+                    {"_id": honour["_id"], "status": "granted", "valid_until": honour["valid_until"]},
+                    with_outbox(
+                        {
+                            "$set": {
+                                "status": "expired",
+                                "expired_on": expired_on.isoformat(),
+                                "expired_at": self.clock(),
+                            }
+                        },
+                        [self._record(fact, event_id=f"{honour['_id']}:expired")],
+                    ),
+                )
+            )
+        done = await self.repo.apply(self.repo.honours, ops)
+        if done:
+            self.notify()
+        return done
+
+    async def propose_renewals(self) -> int:
+        """Propose the renewal of honours that expire within the renewal period and write to their holders (once)."""
+        today = self.clock().date()
+        horizon = today + timedelta(days=self.settings.honour_renewal_days)
+        due = await self.repo.granted_valid_until(
+            through=horizon.isoformat(), not_renewed=True, lifelong=domain.LIFELONG
+        )
+        if not due:
+            return 0
+        members = {m["_id"]: m for m in await self.repo.members_by_ids([h["member_id"] for h in due])}
+        proposals: list[Doc] = []
+        marks: list[UpdateOne] = []
+        skips: list[UpdateOne] = []
+        for honour in due:
+            member = members.get(honour["member_id"]) or {}
+            guard = {"_id": honour["_id"], "status": "granted", "renewal_proposed_at": {"$exists": False}}
+            if member.get("erased") or member.get("status") == "left":
+                skips.append(
+                    UpdateOne(guard, {"$set": {"renewal_proposed_at": self.clock(), "renewal_skipped": "left"}})
+                )
+                continue
+            valid_until: str = honour["valid_until"]
+            new_id = domain.renewal_id(honour["member_id"], honour["kind"], valid_until)
+            renews_from = date.fromisoformat(valid_until) + timedelta(days=1)
+            title = domain.HONOUR_TITLES.get(honour["kind"], honour.get("reason") or honour["kind"])
+            reason = f"Verlängerung (bisher gültig bis {valid_until})"
+            proposed = HonourProposed(
+                honour_id=new_id,
+                municipality=honour["municipality"],
+                member_id=honour["member_id"],
+                kind=honour["kind"],
+                reason=reason,
+                renewal_of=honour["_id"],
+            )
+            proposals.append(
+                {
+                    "_id": new_id,
+                    "municipality": honour["municipality"],
+                    "member_id": honour["member_id"],
+                    "kind": honour["kind"],
+                    "status": "proposed",
+                    "reason": reason,
+                    "renewal_of": honour["_id"],
+                    "renews_from": renews_from.isoformat(),
+                    "proposed_at": self.clock(),
+                    **outbox_fields([self._record(proposed, event_id=f"{new_id}:proposed")]),
+                }
+            )
+            request = NotificationRequested(
+                municipality=honour["municipality"],
+                member_id=honour["member_id"],
+                template="honour-renewal",
+                params={
+                    "kind": honour["kind"],
+                    "honour_title": title,
+                    "card_number": honour.get("card_number"),
+                    "valid_until": valid_until,
+                },
+            )
+            marks.append(
+                UpdateOne(
+                    guard,
+                    with_outbox(
+                        {"$set": {"renewal_proposed_at": self.clock(), "renewal_id": new_id}},
+                        [self._record(request, event_id=f"{honour['_id']}:renewal:{valid_until}")],
+                    ),
+                )
+            )
+        # The proposal first (its id is fixed per validity, a repeat inserts nothing), then the
+        # mark with the mail: a crash in between proposes nothing twice and still writes once.
+        await self.repo.insert_honours(proposals)
+        done = await self.repo.apply(self.repo.honours, marks)
+        await self.repo.apply(self.repo.honours, skips)
+        if done:
+            self.notify()
+        return done
 
     async def verify_card(self, code: str) -> Doc:
         """Check a card's verification code (signature, validity, and that it was not withdrawn)."""
