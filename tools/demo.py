@@ -9,6 +9,7 @@ Names are generated; no real person's data.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import sys
@@ -39,10 +40,12 @@ def main() -> int:
     """Seed the demo and walk the journey."""
     parser = argparse.ArgumentParser(prog="make demo")
     parser.add_argument("--members", type=int, default=300)
-    parser.add_argument("--registry", default="http://127.0.0.1:8001")
-    parser.add_argument("--events", default="http://127.0.0.1:8002")
-    parser.add_argument("--notifications", default="http://127.0.0.1:8003")
-    parser.add_argument("--mailpit", default="http://127.0.0.1:8025")
+    # The same port variables as deploy/local/stack.sh (and `make up`) use.
+    port = lambda name, default: os.environ.get(name, default)  # noqa: E731
+    parser.add_argument("--registry", default=f"http://127.0.0.1:{port('REGISTRY_PORT', '8001')}")
+    parser.add_argument("--events", default=f"http://127.0.0.1:{port('EVENTS_PORT', '8002')}")
+    parser.add_argument("--notifications", default=f"http://127.0.0.1:{port('NOTIFICATIONS_PORT', '8003')}")
+    parser.add_argument("--mailpit", default=f"http://127.0.0.1:{port('MAILPIT_HTTP_PORT', '8025')}")
     args = parser.parse_args()
     rnd = random.Random(5122025)
     run = uuid.uuid4().hex[:6]
