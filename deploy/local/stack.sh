@@ -347,8 +347,9 @@ check_kafka_logging() {
 # FerretDB v1 loses concurrent updates of one document (unlocked read-modify-write); the
 # services rely on MongoDB's atomic single-document updates. deploy/local/ferretdb/ adds
 # per-document locks to its update and findAndModify commands (engagiert_doclocks.go,
-# update-locks.patch), and lets PostgreSQL answer `$in` filters (in-pushdown.patch; without it
-# every `$in`, also on _id, reads and decodes the whole collection).
+# update-locks.patch), lets PostgreSQL answer `$in` filters (in-pushdown.patch; without it
+# every `$in`, also on _id, reads and decodes the whole collection), and gives `$ne`/`$nin`
+# through an array of documents MongoDB's meaning (ne-on-arrays.patch).
 FERRETDB_PATCH_DIR=$SCRIPT_DIR/ferretdb
 
 ferretdb_patch_id() {

@@ -58,3 +58,34 @@ async def test_updates_and_claims_by_in_touch_exactly_the_named_documents(fresh_
     assert claimed is not None
     assert claimed["_id"] == chosen[0]
     assert await coll.count_documents({"status": "claimed"}) == 1
+
+
+async def test_ne_and_nin_through_an_array_of_documents_mean_no_element_matches(fresh_db: Any) -> None:
+    """``{"hours.entry_id": {"$ne": x}}`` excludes a document with any such entry (the read models' guards).
+
+    Plain FerretDB v1 matched when any one element differed, which let a redelivered entry in twice
+    (deploy/local/ferretdb/ne-on-arrays.patch).
+    """
+    coll = fresh_db["members"]
+    await coll.insert_many(
+        [
+            {"_id": "m1", "hours": [{"entry_id": "e1"}, {"entry_id": "e2"}]},
+            {"_id": "m2", "hours": []},
+            {"_id": "m3"},
+            {"_id": "m4", "hours": [{"entry_id": "e1"}]},
+        ]
+    )
+
+    async def ids(filter_: dict[str, Any]) -> list[str]:
+        return sorted(str(d["_id"]) for d in await coll.find(filter_).to_list(None))
+
+    assert await ids({"hours.entry_id": {"$ne": "e1"}}) == ["m2", "m3"]
+    assert await ids({"hours.entry_id": {"$ne": "e3"}}) == ["m1", "m2", "m3", "m4"]
+    assert await ids({"hours.entry_id": {"$nin": ["e2", "e9"]}}) == ["m2", "m3", "m4"]
+    guarded = await coll.update_one(
+        {"_id": "m1", "hours.entry_id": {"$ne": "e2"}}, {"$push": {"hours": {"entry_id": "e2"}}}
+    )
+    assert guarded.matched_count == 0
+    doc = await coll.find_one({"_id": "m1"})
+    assert doc is not None
+    assert [h["entry_id"] for h in doc["hours"]] == ["e1", "e2"]
