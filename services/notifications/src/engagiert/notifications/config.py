@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from engagiert.shared import topics
@@ -40,9 +40,23 @@ class NotificationsSettings(ServiceSettings):
     retry_max_seconds: float = Field(default=3600.0, gt=0)
     lease_seconds: float = Field(default=120.0, gt=0, description="a claimed delivery is re-tried after this")
     sender_poll_seconds: float = Field(default=1.0, gt=0)
-    # Each concurrent worker holds a store connection: FerretDB answers no client when its backend pool runs dry.
-    sender_concurrency: int = Field(default=8, ge=1, le=32)
-    sender_batch: int = Field(default=200, ge=1, le=5000)
+    sender_batch: int = Field(default=1000, ge=1, le=5000, description="deliveries claimed at once")
+    sender_chunk: int = Field(
+        default=20, ge=1, le=1000, description="messages sent before their results are written (crash bound)"
+    )
     unknown_member_grace_seconds: float = Field(
         default=900.0, ge=0, description="how long a request for an unknown member waits for its snapshot"
     )
+
+    fault_sigkill_after_accepted: int = Field(
+        default=0,
+        ge=0,
+        description="TESTS ONLY: SIGKILL this process right after the SMTP server accepted the Nth message, "
+        "before its result is written; 0 = off",
+    )
+
+    @model_validator(mode="after")
+    def _no_fault_injection_in_production(self) -> NotificationsSettings:
+        if self.environment == "production" and self.fault_sigkill_after_accepted:
+            raise ValueError("fault_sigkill_after_accepted is for tests only")
+        return self

@@ -10,7 +10,12 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.utils import formataddr, formatdate, parseaddr
 
 import aiosmtplib
 
@@ -33,6 +38,38 @@ class TransientSmtpError(SmtpError):
 
 class PermanentSmtpError(SmtpError):
     """The message will never be accepted: fail at once."""
+
+
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
+
+
+def compose(
+    *, sender: str, to: str, subject: str, text: str, html: str, message_id: str, headers: dict[str, str]
+) -> Message:
+    """Return a multipart/alternative message with a plain text and an HTML part (UTF-8, quoted-printable).
+
+    Built with the compat32 classes: building and flattening one costs about a fifth of an
+    ``EmailMessage``'s, whose generator deep-copies every part with 8-bit text (any umlaut).
+    """
+    msg = MIMEMultipart("alternative")
+    name, address = parseaddr(sender)
+    msg["From"] = formataddr((name, address), charset="utf-8")
+    msg["To"] = to
+    msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = message_id
+    for key, value in headers.items():
+        msg[key] = value
+    msg.attach(_text_part("plain", text))
+    msg.attach(_text_part("html", html))
+    return msg
+
+
+def _text_part(subtype: str, body: str) -> Message:
+    part = MIMENonMultipart("text", subtype, charset="utf-8")
+    part.set_payload(body, _UTF8_QP)
+    return part
 
 
 class RateLimiter:
@@ -82,7 +119,7 @@ class SmtpMailer:
         for smtp in idle:
             smtp.close()
 
-    async def send(self, message: EmailMessage) -> str:
+    async def send(self, message: Message) -> str:
         """Send ``message``; return the server's answer, or raise a transient or permanent error."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.pool_size)

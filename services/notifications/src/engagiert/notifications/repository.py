@@ -1,4 +1,11 @@
-"""The only module that talks to MongoDB: contacts, deliveries and branding."""
+"""The only module that talks to MongoDB: contacts, deliveries, the send journal, contents and branding.
+
+FerretDB v1 (the local store) answers every query but an insert and an unfiltered ``find().limit()`` by
+reading the whole collection: an update by ``_id`` costs a scan of ``deliveries``. The sender therefore
+touches ``deliveries`` a constant number of times per batch, never once per message: it claims a batch
+with one ``update_many`` stamping a claim token, reads it back by that token, and records the accepted
+messages with one insert into ``sends`` (their answers and facts) and one ``update_many`` by token.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +13,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from engagiert.shared.envelope import OutgoingRecord
 from engagiert.shared.messaging.outbox import outbox_fields, with_outbox
-from engagiert.shared.mongo import insert_new, insert_one_new
+from engagiert.shared.mongo import bulk_write, insert_new, insert_one_new
 
 CONTACTS = "contacts"
 DELIVERIES = "deliveries"
+SENDS = "sends"
+CONTENTS = "contents"
 BRANDING = "branding"
 
 Doc = dict[str, Any]
@@ -27,6 +36,8 @@ class Repository:
         self.db = db
         self.contacts = db[CONTACTS]
         self.deliveries = db[DELIVERIES]
+        self.sends = db[SENDS]
+        self.contents = db[CONTENTS]
         self.branding = db[BRANDING]
 
     async def ensure_indexes(self) -> None:
@@ -39,6 +50,8 @@ class Repository:
             [("municipality", ASCENDING), ("cancel_key", ASCENDING), ("status", ASCENDING)], name="cancel"
         )
         await self.deliveries.create_index([("member_id", ASCENDING)], name="member_only")
+        await self.deliveries.create_index([("claim", ASCENDING)], name="claim")
+        await self.contents.create_index([("member_id", ASCENDING)], name="member")
 
     # -- contacts ------------------------------------------------------------------------------
 
@@ -73,7 +86,13 @@ class Repository:
             {"member_id": member_id, "content_erased": {"$ne": True}},
             {"$unset": {"content": "", "params": ""}, "$set": {"content_erased": True, "updated_at": now}},
         )
+        await self.contents.delete_many({"member_id": member_id})
         return result.modified_count
+
+    async def content(self, delivery_id: str) -> Doc | None:
+        """Return the rendered content of a delivery (subject, text, html), or None."""
+        doc = await self.contents.find_one({"_id": delivery_id})
+        return doc["content"] if doc else None
 
     # -- deliveries ----------------------------------------------------------------------------
 
@@ -96,49 +115,134 @@ class Repository:
         return result.modified_count
 
     async def due(self, now: datetime, limit: int) -> list[Doc]:
-        """Return ids and member ids of deliveries to work on: queued and due, or claimed with an expired lease."""
-        due = (
-            await self.deliveries.find({"status": "queued", "not_before": {"$lte": now}}, {"_id": 1, "member_id": 1})
-            .sort("not_before", ASCENDING)
+        """Return deliveries to work on (``_id``, ``status``): claims with an expired lease, then queued and due."""
+        fields = {"_id": 1, "status": 1, "claim": 1}
+        stale = (
+            await self.deliveries.find({"status": "sending", "lease_until": {"$lte": now}}, fields)
             .limit(limit)
             .to_list(None)
         )
-        stale = (
-            await self.deliveries.find({"status": "sending", "lease_until": {"$lte": now}}, {"_id": 1, "member_id": 1})
-            .limit(limit)
+        due = (
+            await self.deliveries.find({"status": "queued", "not_before": {"$lte": now}}, fields)
+            .sort("not_before", ASCENDING)
+            .limit(max(limit - len(stale), 0))
             .to_list(None)
         )
         return stale + due
 
-    async def claim(self, delivery_id: str, now: datetime, lease_until: datetime) -> Doc | None:
-        """Claim a due delivery (queued -> sending with a lease) unless another worker has it; return it."""
-        update = {"$set": {"status": "sending", "lease_until": lease_until, "updated_at": now}}
-        doc = await self.deliveries.find_one_and_update(
-            {"_id": delivery_id, "status": "queued", "not_before": {"$lte": now}},
-            update,
-            return_document=ReturnDocument.AFTER,
-        )
-        if doc is None:
-            # A claim whose lease ran out: its worker died (or hangs) between claim and log update.
-            doc = await self.deliveries.find_one_and_update(
-                {"_id": delivery_id, "status": "sending", "lease_until": {"$lte": now}},
-                update,
-                return_document=ReturnDocument.AFTER,
-            )
-        return doc
+    async def claim(self, due: Sequence[Doc], token: str, now: datetime, lease_until: datetime) -> list[Doc]:
+        """Claim those of ``due`` no other worker has (-> ``sending``, ``claim`` = ``token``); return them.
 
-    async def finish(
-        self, delivery_id: str, lease_until: datetime, update: Doc, records: Sequence[OutgoingRecord]
-    ) -> bool:
-        """Apply ``update`` with its facts if this worker's claim still holds; return whether it did."""
-        result = await self.deliveries.update_one(
-            {"_id": delivery_id, "status": "sending", "lease_until": lease_until}, with_outbox(update, records)
+        Each document is claimed at most once: the update re-checks that it is still queued and due
+        (or claimed with an expired lease), atomically per document.
+        """
+        claim = {"$set": {"status": "sending", "claim": token, "lease_until": lease_until, "updated_at": now}}
+        queued = [d["_id"] for d in due if d["status"] == "queued"]
+        stale = [d["_id"] for d in due if d["status"] == "sending"]
+        if queued:
+            await self.deliveries.update_many(
+                {"_id": {"$in": queued}, "status": "queued", "not_before": {"$lte": now}}, claim
+            )
+        if stale:
+            # A claim whose lease ran out: its worker died (or hangs) between the send and the log update.
+            await self.deliveries.update_many(
+                {"_id": {"$in": stale}, "status": "sending", "lease_until": {"$lte": now}}, claim
+            )
+        return await self.deliveries.find({"claim": token, "status": "sending"}).to_list(None)
+
+    async def extend_claim(self, token: str, now: datetime, lease_until: datetime) -> int:
+        """Move the lease of every delivery still claimed with ``token``; return how many."""
+        result = await self.deliveries.update_many(
+            {"claim": token, "status": "sending"}, {"$set": {"lease_until": lease_until, "updated_at": now}}
         )
-        return result.modified_count == 1
+        return result.modified_count
+
+    async def journal_sent(
+        self,
+        token: str,
+        journal_id: str,
+        answers: dict[str, str],
+        records: Sequence[OutgoingRecord],
+        contents: Sequence[Doc],
+        now: datetime,
+    ) -> None:
+        """Write down that the messages ``answers`` (delivery id -> answer) of claim ``token`` were accepted.
+
+        Two inserts whatever their number: the contents, then the journal entry with the answers
+        and the ``delivery.sent`` facts (its outbox). From this write on they count as sent: the
+        log says so after :meth:`mark_sent`, or after :meth:`recover` if the process died first.
+        """
+        if not answers:
+            return
+        await insert_new(self.contents, contents)
+        journal: Doc = {"_id": journal_id, "claim": token, "created_at": now, "answers": answers}
+        await insert_one_new(self.sends, {**journal, **outbox_fields(records)})
+
+    async def mark_sent(self, token: str, ids: Sequence[str], now: datetime) -> int:
+        """Log the journaled deliveries ``ids`` of claim ``token`` as sent (one update); return how many."""
+        if not ids:
+            return 0
+        result = await self.deliveries.update_many(
+            {"_id": {"$in": list(ids)}, "status": "sending", "claim": token},
+            {
+                "$set": {"status": "sent", "sent_at": now, "updated_at": now},
+                "$inc": {"attempts": 1},
+                "$unset": {"lease_until": "", "answer": ""},
+            },
+        )
+        return result.modified_count
+
+    async def recover(self, stale: Sequence[Doc], now: datetime) -> int:
+        """Log as sent those expired claims the journal lists as accepted (their worker died before); return how many.
+
+        ``stale`` are deliveries ``sending`` with an expired lease, with their ``claim``.
+        """
+        recovered = 0
+        for token in sorted({d["claim"] for d in stale if d.get("claim")}):
+            entries = await self.sends.find({"claim": token}, {"answers": 1, "created_at": 1}).to_list(None)
+            accepted = {i for e in entries for i in e.get("answers") or {}}
+            ids = [d["_id"] for d in stale if d.get("claim") == token and d["_id"] in accepted]
+            recovered += await self.mark_sent(token, ids, now)
+        return recovered
+
+    async def finish_each(
+        self, token: str, updates: Sequence[tuple[str, Doc, Sequence[OutgoingRecord]]], contents: Sequence[Doc]
+    ) -> int:
+        """Apply each (delivery id, update, facts) if the claim ``token`` still holds; return how many applied."""
+        await insert_new(self.contents, contents)
+        ops = [
+            UpdateOne({"_id": delivery_id, "status": "sending", "claim": token}, with_outbox(update, records))
+            for delivery_id, update, records in updates
+        ]
+        return await bulk_write(self.deliveries, ops, ordered=False) if ops else 0
+
+    async def release(self, token: str, ids: Sequence[str], now: datetime) -> int:
+        """Put claimed deliveries back to ``queued`` without an attempt (their lease would run out); return how many."""
+        if not ids:
+            return 0
+        result = await self.deliveries.update_many(
+            {"_id": {"$in": list(ids)}, "status": "sending", "claim": token},
+            {"$set": {"status": "queued", "updated_at": now}, "$unset": {"lease_until": "", "claim": ""}},
+        )
+        return result.modified_count
+
+    async def with_answers(self, docs: list[Doc]) -> list[Doc]:
+        """Return ``docs`` with the server's answer of sent deliveries filled in from the journal."""
+        tokens = sorted({d["claim"] for d in docs if d.get("status") == "sent" and d.get("claim")})
+        if not tokens:
+            return docs
+        answers: dict[str, str] = {}
+        async for entry in self.sends.find({"claim": {"$in": tokens}}, {"answers": 1}):
+            answers.update(entry.get("answers") or {})
+        for doc in docs:
+            if doc.get("status") == "sent" and doc["_id"] in answers:
+                doc["answer"] = answers[doc["_id"]]
+        return docs
 
     async def delivery(self, municipality: str, delivery_id: str) -> Doc | None:
         """Return one delivery of a municipality."""
-        return await self.deliveries.find_one({"_id": delivery_id, "municipality": municipality})
+        doc = await self.deliveries.find_one({"_id": delivery_id, "municipality": municipality})
+        return (await self.with_answers([doc]))[0] if doc else None
 
     async def list_deliveries(
         self,
@@ -158,7 +262,8 @@ class Repository:
             query["request_id"] = request_id
         if status:
             query["status"] = status
-        return await self.deliveries.find(query).sort("created_at", DESCENDING).skip(skip).limit(limit).to_list(None)
+        docs = await self.deliveries.find(query).sort("created_at", DESCENDING).skip(skip).limit(limit).to_list(None)
+        return await self.with_answers(docs)
 
     async def count_resend(self, delivery_id: str) -> int:
         """Count one more resend of a delivery; return the new count."""

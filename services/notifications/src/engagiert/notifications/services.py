@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.utils import formatdate
-from typing import Any
+from email.message import Message
+from typing import Any, Literal
 
 from engagiert.notifications import domain
 from engagiert.notifications.config import NotificationsSettings
-from engagiert.notifications.mailer import PermanentSmtpError, SmtpMailer, TransientSmtpError
+from engagiert.notifications.mailer import PermanentSmtpError, SmtpMailer, TransientSmtpError, compose
 from engagiert.notifications.rendering import Renderer
 from engagiert.notifications.repository import Doc, Repository
 from engagiert.shared.contracts import (
@@ -39,6 +41,36 @@ BRANDING_CACHE_SECONDS = 10.0
 """How long a process reuses a municipality's branding; another replica's change shows after this."""
 
 
+_CLAIM: Doc = {"lease_until": "", "claim": ""}
+"""The fields of a claim, unset when a delivery leaves ``sending``."""
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What became of one claimed delivery: ``sent`` (accepted), ``update`` (log it so) or ``skip`` (release)."""
+
+    kind: Literal["sent", "update", "skip"]
+    answer: str = ""
+    update: Doc | None = None
+    records: Sequence[OutgoingRecord] = ()
+    content: Doc | None = None
+
+
+@dataclass
+class _Batch:
+    """Deliveries claimed together (``claim`` = ``token``) and their members' contacts."""
+
+    token: str
+    docs: list[Doc]
+    contacts: dict[str, Doc]
+    claimed_at: float
+    """``time.monotonic()`` of the claim or of its last extension."""
+
+
+def _requeue(not_before: datetime, now: datetime) -> Doc:
+    return {"$set": {"status": "queued", "not_before": not_before, "updated_at": now}, "$unset": dict(_CLAIM)}
+
+
 def utcnow() -> datetime:
     """Return the current time, timezone-aware, in UTC."""
     return datetime.now(UTC)
@@ -56,6 +88,7 @@ class NotificationService:
     on_outbox: Any = None
     """Called after a write that added outbox entries (``runtime.relay.notify``)."""
     _branding_cache: dict[str, tuple[float, Doc]] = field(default_factory=dict, init=False)
+    _accepted: int = field(default=0, init=False)
 
     # -- contacts (registry.members.v1) --------------------------------------------------------
 
@@ -157,63 +190,166 @@ class NotificationService:
                 await asyncio.wait_for(self.wake.wait(), timeout=self.settings.sender_poll_seconds)
 
     async def send_due(self) -> int:
-        """Claim and handle one batch of due deliveries; return how many were claimed."""
-        due = await self.repo.due(utcnow(), self.settings.sender_batch)
-        if not due:
-            return 0
-        # One read for the batch's contacts; consent is read again for a delivery claimed later.
-        contacts = await self.repo.contacts_by_id(list({d["member_id"] for d in due}))
-        gate = asyncio.Semaphore(self.settings.sender_concurrency)
+        """Send batch after batch until nothing is due, claiming the next batch while one is sent; return how many."""
+        total = 0
+        batch = await self._claim_batch()
+        while batch is not None:
+            following = asyncio.create_task(self._claim_batch())
+            try:
+                await self._send_batch(batch)
+            except BaseException:
+                await asyncio.shield(self._abandon(following))
+                raise
+            total += len(batch.docs)
+            batch = await following
+        return total
 
-        async def one(item: Doc) -> bool:
-            async with gate:
-                return await self.process(item["_id"], contact=contacts.get(item["member_id"]), prefetched=True)
-
-        done = await asyncio.gather(*(one(d) for d in due))
-        return sum(done)
-
-    async def process(self, delivery_id: str, *, contact: Doc | None = None, prefetched: bool = False) -> bool:
-        """Claim one delivery and send, postpone, suppress or fail it; return False when not claimed."""
+    async def _claim_batch(self) -> _Batch | None:
+        """Claim up to ``SENDER_BATCH`` due deliveries with a new token and read their contacts; None when none."""
         now = utcnow()
-        lease = now + timedelta(seconds=self.settings.lease_seconds)
-        doc = await self.repo.claim(delivery_id, now, lease)
-        if doc is None:
-            return False
-        lease = doc["lease_until"]  # as stored (the store may round it)
-        if not prefetched:
-            contact = await self.repo.contact(doc["member_id"])
+        due = await self.repo.due(now, self.settings.sender_batch)
+        if not due:
+            return None
+        stale = [d for d in due if d["status"] == "sending"]
+        if stale:
+            # Their worker died. What the journal lists as accepted is logged as sent, not sent again.
+            recovered = await self.repo.recover(stale, now)
+            if recovered:
+                log.info("deliveries_recovered", count=recovered)
+        token = uuid.uuid4().hex
+        claimed_at = time.monotonic()
+        docs = await self.repo.claim(due, token, now, now + timedelta(seconds=self.settings.lease_seconds))
+        if not docs:
+            return None  # other workers were quicker
+        # One read for the batch's contacts: consent is read once per batch, shortly before sending.
+        contacts = await self.repo.contacts_by_id(list({d["member_id"] for d in docs}))
+        return _Batch(token=token, docs=docs, contacts=contacts, claimed_at=claimed_at)
+
+    async def _abandon(self, claiming: asyncio.Task[_Batch | None]) -> None:
+        """Give back the deliveries of a batch claimed in advance that will not be sent now."""
+        with contextlib.suppress(Exception):
+            batch = await claiming  # a few store round trips: cancelling could leave a claim without its owner
+            if batch is not None:
+                await self.repo.release(batch.token, [d["_id"] for d in batch.docs], utcnow())
+
+    async def _send_batch(self, batch: _Batch) -> None:
+        """Send a claimed batch chunk by chunk, journaling a chunk while the next is sent; then log it as sent."""
+        lease = timedelta(seconds=self.settings.lease_seconds)
+        size = self._chunk_size()
+        journaled: list[str] = []
+        writing: asyncio.Task[list[str]] | None = None
+        try:
+            for number, start in enumerate(range(0, len(batch.docs), size)):
+                if time.monotonic() - batch.claimed_at > self.settings.lease_seconds / 4:
+                    batch.claimed_at = time.monotonic()
+                    now = utcnow()
+                    await self.repo.extend_claim(batch.token, now, now + lease)
+                # A message is only started in the first half of its lease (see _attempt): no other
+                # worker takes it over while it is being sent.
+                deadline = batch.claimed_at + self.settings.lease_seconds / 2
+                docs = batch.docs[start : start + size]
+                journal_id = f"{batch.token}-{number}"
+                tasks = await self._send_chunk(docs, batch, journal_id, deadline)
+                if writing is not None:
+                    journaled += await writing
+                writing = asyncio.create_task(self._write_results(docs, tasks, batch.token, journal_id))
+            if writing is not None:
+                journaled += await writing
+                writing = None
+        finally:
+            if writing is not None:  # interrupted while a chunk was being journaled
+                with contextlib.suppress(Exception):
+                    journaled += await asyncio.shield(writing)
+            # One log update for the whole batch; should we die before it, recover() does it.
+            await asyncio.shield(self.repo.mark_sent(batch.token, journaled, utcnow()))
+
+    def _chunk_size(self) -> int:
+        """Return how many messages are sent before their results are written (bounded by the rate limit)."""
+        size = self.settings.sender_chunk
+        rate = self.settings.smtp_rate_per_second
+        if rate > 0:
+            size = min(size, max(1, int(rate * self.settings.lease_seconds / 4)))
+        return size
+
+    async def _send_chunk(
+        self, docs: Sequence[Doc], batch: _Batch, journal_id: str, deadline: float
+    ) -> list[asyncio.Task[_Outcome]]:
+        """Send a chunk concurrently (the SMTP pool and the rate limit pace it); return the finished attempts."""
+        tasks = [asyncio.create_task(self._attempt(d, batch.contacts.get(d["member_id"]), deadline)) for d in docs]
+        try:
+            await asyncio.wait(tasks)
+        except asyncio.CancelledError:
+            # Shutting down: what the server accepted is logged now, the rest waits for its lease.
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
+            journaled = await asyncio.shield(self._write_results(docs, tasks, batch.token, journal_id))
+            await asyncio.shield(self.repo.mark_sent(batch.token, journaled, utcnow()))
+            raise
+        return tasks
+
+    async def _write_results(
+        self, docs: Sequence[Doc], tasks: Sequence[asyncio.Task[_Outcome]], token: str, journal_id: str
+    ) -> list[str]:
+        """Journal the accepted messages of a chunk and write the other outcomes; return the journaled ids."""
+        now = utcnow()
+        answers: dict[str, str] = {}
+        sent_facts: list[OutgoingRecord] = []
+        sent_contents: list[Doc] = []
+        updates: list[tuple[str, Doc, Sequence[OutgoingRecord]]] = []
+        contents: list[Doc] = []
+        skipped: list[str] = []
+        for doc, task in zip(docs, tasks, strict=True):
+            if task.cancelled():
+                continue  # still claimed: taken again when the lease runs out
+            exc = task.exception()
+            outcome = self._unexpected(doc, exc) if exc is not None else task.result()
+            if outcome.kind == "sent":
+                answers[doc["_id"]] = outcome.answer
+                attempts = int(doc.get("attempts", 0)) + 1
+                sent_facts.append(
+                    self._record_of(DeliverySent(**self._fact_fields(doc, attempts=attempts), sent_at=now), doc, "sent")
+                )
+            elif outcome.kind == "update":
+                assert outcome.update is not None
+                updates.append((doc["_id"], outcome.update, outcome.records))
+            else:
+                skipped.append(doc["_id"])
+            if outcome.content is not None:
+                entry = {
+                    "_id": doc["_id"],
+                    "member_id": doc["member_id"],
+                    "content": outcome.content,
+                    "created_at": now,
+                }
+                (sent_contents if outcome.kind == "sent" else contents).append(entry)
+        # Between the server's acceptance and this write a crash leaves the deliveries 'sending'
+        # and unjournaled: when their lease runs out they are sent once more (same Message-ID).
+        await self.repo.journal_sent(token, journal_id, answers, sent_facts, sent_contents, now)
+        await self.repo.finish_each(token, updates, contents)
+        await self.repo.release(token, skipped, now)
+        if sent_facts or any(records for _, _, records in updates):
+            self._notify_outbox()
+        return list(answers)
+
+    async def _attempt(self, doc: Doc, contact: Doc | None, deadline: float) -> _Outcome:
+        """Decide and, if allowed, send one claimed delivery; return what to log (nothing is written here)."""
+        now = utcnow()
         reason = domain.suppression_reason(contact, municipality=doc["municipality"], channel=doc["channel"])
         if reason == "unknown-member" and domain.holds_for_unknown_member(
             doc["created_at"], now, self.settings.unknown_member_grace_seconds
         ):
             # The request may have overtaken the member's snapshot: wait for it a while.
             wait = min(self.settings.retry_base_seconds, self.settings.unknown_member_grace_seconds)
-            await self.repo.finish(
-                delivery_id,
-                lease,
-                {"$set": {"status": "queued", "not_before": now + timedelta(seconds=wait), "updated_at": now}},
-                [],
-            )
-            return True
+            return _Outcome("update", update=_requeue(now + timedelta(seconds=wait), now))
         if reason is not None:
-            await self._suppress(doc, lease, reason, now)
-            return True
+            fact = DeliverySuppressed(**self._fact_fields(doc, attempts=0), reason=reason)
+            log.info("delivery_suppressed", delivery_id=doc["_id"], municipality=doc["municipality"], reason=reason)
+            update = {"$set": {"status": "suppressed", "reason": reason, "updated_at": now}, "$unset": _CLAIM}
+            return _Outcome("update", update=update, records=(self._record_of(fact, doc, "suppressed"),))
+        if time.monotonic() > deadline:
+            return _Outcome("skip")
         assert contact is not None
-        await self._send(doc, lease, contact)
-        return True
-
-    async def _suppress(self, doc: Doc, lease: datetime, reason: domain.SuppressionReason, now: datetime) -> None:
-        fact = DeliverySuppressed(**self._fact_fields(doc, attempts=0), reason=reason)
-        await self.repo.finish(
-            doc["_id"],
-            lease,
-            {"$set": {"status": "suppressed", "reason": reason, "updated_at": now}, "$unset": {"lease_until": ""}},
-            [self._record(fact, doc, "suppressed")],
-        )
-        log.info("delivery_suppressed", delivery_id=doc["_id"], municipality=doc["municipality"], reason=reason)
-        self._notify_outbox()
-
-    async def _send(self, doc: Doc, lease: datetime, contact: Doc) -> None:
         branding = await self.branding_of(doc["municipality"])
         rendered = self.renderer.render(
             doc["template"],
@@ -222,94 +358,69 @@ class NotificationService:
             member={"given_name": contact.get("given_name", ""), "family_name": contact.get("family_name", "")},
             branding=branding,
         )
-        message = self._message(doc, contact["email"], rendered, branding)
+        message = self._message(doc, contact["email"], rendered)
         attempts = int(doc.get("attempts", 0)) + 1
         content = rendered.model_dump()
         try:
             answer = await self.mailer.send(message)
         except PermanentSmtpError as exc:
-            await self._fail(doc, lease, attempts, exc.answer, content)
-            return
+            return self._failed(doc, attempts, exc.answer, content)
         except TransientSmtpError as exc:
-            if attempts >= self.settings.max_attempts:
-                await self._fail(doc, lease, attempts, f"retries used up: {exc.answer}", content)
-                return
-            now = utcnow()
-            delay = domain.retry_delay(
-                attempts, base=self.settings.retry_base_seconds, maximum=self.settings.retry_max_seconds
-            )
-            await self.repo.finish(
-                doc["_id"],
-                lease,
-                {
-                    "$set": {
-                        "status": "queued",
-                        "attempts": attempts,
-                        "answer": exc.answer[:500],
-                        "not_before": now + delay,
-                        "updated_at": now,
-                    }
-                },
-                [],
-            )
-            log.info("delivery_retry", delivery_id=doc["_id"], attempts=attempts, retry_in=delay.total_seconds())
-            return
-        # Between the server's acceptance above and this update a crash leaves the claim in
-        # 'sending'; when its lease runs out it is sent once more (same Message-ID). See README.
-        now = utcnow()
-        fact = DeliverySent(**self._fact_fields(doc, attempts=attempts), sent_at=now)
-        await self.repo.finish(
-            doc["_id"],
-            lease,
-            {
-                "$set": {
-                    "status": "sent",
-                    "attempts": attempts,
-                    "answer": str(answer)[:500],
-                    "sent_at": now,
-                    "content": content,
-                    "updated_at": now,
-                },
-                "$unset": {"lease_until": ""},
-            },
-            [self._record(fact, doc, "sent")],
-        )
-        self._notify_outbox()
+            return self._retry_or_fail(doc, attempts, exc.answer, content)
+        self._count_accepted()
+        return _Outcome("sent", answer=str(answer)[:500], content=content)
 
-    async def _fail(self, doc: Doc, lease: datetime, attempts: int, answer: str, content: dict[str, Any]) -> None:
+    def _retry_or_fail(self, doc: Doc, attempts: int, answer: str, content: Doc | None) -> _Outcome:
+        if attempts >= self.settings.max_attempts:
+            return self._failed(doc, attempts, f"retries used up: {answer}", content)
+        now = utcnow()
+        delay = domain.retry_delay(
+            attempts, base=self.settings.retry_base_seconds, maximum=self.settings.retry_max_seconds
+        )
+        log.info("delivery_retry", delivery_id=doc["_id"], attempts=attempts, retry_in=delay.total_seconds())
+        update = _requeue(now + delay, now)
+        update["$set"].update(attempts=attempts, answer=answer[:500])
+        return _Outcome("update", update=update)
+
+    def _failed(self, doc: Doc, attempts: int, answer: str, content: Doc | None) -> _Outcome:
         now = utcnow()
         fact = DeliveryFailed(**self._fact_fields(doc, attempts=attempts), reason=answer[:500])
-        await self.repo.finish(
-            doc["_id"],
-            lease,
-            {
-                "$set": {
-                    "status": "failed",
-                    "attempts": attempts,
-                    "answer": answer[:500],
-                    "reason": "smtp",
-                    "content": content,
-                    "updated_at": now,
-                },
-                "$unset": {"lease_until": ""},
-            },
-            [self._record(fact, doc, "failed")],
-        )
         log.warning("delivery_failed", delivery_id=doc["_id"], attempts=attempts)
-        self._notify_outbox()
+        update = {
+            "$set": {
+                "status": "failed",
+                "attempts": attempts,
+                "answer": answer[:500],
+                "reason": "smtp",
+                "updated_at": now,
+            },
+            "$unset": _CLAIM,
+        }
+        update["$set"]["updated_at"] = now
+        return _Outcome("update", update=update, records=(self._record_of(fact, doc, "failed"),), content=content)
 
-    def _message(self, doc: Doc, to: str, rendered: domain.RenderedMessage, branding: Doc) -> EmailMessage:
-        msg = EmailMessage()
-        msg["From"] = self.settings.mail_from
-        msg["To"] = to
-        msg["Subject"] = rendered.subject
-        msg["Date"] = formatdate(localtime=False)
-        msg["Message-ID"] = domain.message_id_for(doc["_id"], self.settings.message_id_domain)
-        msg["X-Engagiert-Delivery"] = doc["_id"]
-        msg["X-Engagiert-Municipality"] = doc["municipality"]
-        msg.set_content(rendered.text)
-        msg.add_alternative(rendered.html, subtype="html")
-        return msg
+    def _unexpected(self, doc: Doc, exc: BaseException) -> _Outcome:
+        """Treat an error of our own (rendering, a bug) like a transient failure: retried with backoff, then failed."""
+        log.warning("delivery_error", delivery_id=doc["_id"], error=type(exc).__name__)
+        return self._retry_or_fail(doc, int(doc.get("attempts", 0)) + 1, f"internal error: {type(exc).__name__}", None)
+
+    def _count_accepted(self) -> None:
+        """Count a message the server accepted; the fault-injection setting may kill the process here."""
+        self._accepted += 1
+        if self._accepted == self.settings.fault_sigkill_after_accepted:
+            log.warning("fault_injection_sigkill", accepted=self._accepted)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def _message(self, doc: Doc, to: str, rendered: domain.RenderedMessage) -> Message:
+        return compose(
+            sender=self.settings.mail_from,
+            to=to,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            message_id=domain.message_id_for(doc["_id"], self.settings.message_id_domain),
+            headers={"X-Engagiert-Delivery": doc["_id"], "X-Engagiert-Municipality": doc["municipality"]},
+        )
 
     def _fact_fields(self, doc: Doc, *, attempts: int) -> dict[str, Any]:
         return {
@@ -322,7 +433,7 @@ class NotificationService:
             "attempts": attempts,
         }
 
-    def _record(self, fact: Any, doc: Doc, outcome: str) -> OutgoingRecord:
+    def _record_of(self, fact: Any, doc: Doc, outcome: str) -> OutgoingRecord:
         return make_record(fact, source=self.settings.source, event_id=f"{doc['_id']}.{outcome}")
 
     def _notify_outbox(self) -> None:
