@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import signal
 import time
@@ -192,16 +193,25 @@ class NotificationService:
     async def send_due(self) -> int:
         """Send batch after batch until nothing is due, claiming the next batch while one is sent; return how many."""
         total = 0
-        batch = await self._claim_batch()
-        while batch is not None:
-            following = asyncio.create_task(self._claim_batch())
-            try:
-                await self._send_batch(batch)
-            except BaseException:
-                await asyncio.shield(self._abandon(following))
-                raise
-            total += len(batch.docs)
-            batch = await following
+        marking: asyncio.Task[int] | None = None
+        try:
+            batch = await self._claim_batch()
+            while batch is not None:
+                following = asyncio.create_task(self._claim_batch())
+                try:
+                    journaled = await self._send_batch(batch)
+                except BaseException:
+                    await asyncio.shield(self._abandon(following))
+                    raise
+                if marking is not None:
+                    await marking
+                # The log update of a batch runs while the next batch is sent.
+                marking = asyncio.create_task(self.repo.mark_sent(batch.token, journaled, utcnow()))
+                total += len(batch.docs)
+                batch = await following
+        finally:
+            if marking is not None:
+                await asyncio.shield(marking)
         return total
 
     async def _claim_batch(self) -> _Batch | None:
@@ -232,36 +242,81 @@ class NotificationService:
             if batch is not None:
                 await self.repo.release(batch.token, [d["_id"] for d in batch.docs], utcnow())
 
-    async def _send_batch(self, batch: _Batch) -> None:
-        """Send a claimed batch chunk by chunk, journaling a chunk while the next is sent; then log it as sent."""
+    async def _send_batch(self, batch: _Batch) -> list[str]:
+        """Send a claimed batch over the pool, journaling it chunk by chunk while sending on; return the journaled.
+
+        ``SMTP_POOL_SIZE`` messages are in flight at any time; each ``SENDER_CHUNK`` finished ones
+        are written while the next are sent (one write at a time, the sends wait for it when the
+        next chunk is full first).
+        """
         lease = timedelta(seconds=self.settings.lease_seconds)
         size = self._chunk_size()
+        upcoming = iter(batch.docs)
+        of: dict[asyncio.Task[_Outcome], Doc] = {}
+        in_flight: set[asyncio.Task[_Outcome]] = set()
+        finished: list[asyncio.Task[_Outcome]] = []
         journaled: list[str] = []
         writing: asyncio.Task[list[str]] | None = None
+        chunks = itertools.count()
+
+        def start_sends() -> None:
+            if time.monotonic() - batch.claimed_at > self.settings.lease_seconds / 4:
+                return  # the lease is extended first
+            # A message is only started in the first half of its lease (see _attempt): no other
+            # worker takes it over while it is being sent.
+            deadline = batch.claimed_at + self.settings.lease_seconds / 2
+            while len(in_flight) < self.mailer.pool_size:
+                doc = next(upcoming, None)
+                if doc is None:
+                    return
+                task = asyncio.create_task(self._attempt(doc, batch.contacts.get(doc["member_id"]), deadline))
+                of[task] = doc
+                in_flight.add(task)
+
+        def write(tasks: list[asyncio.Task[_Outcome]]) -> asyncio.Task[list[str]]:
+            docs = [of[t] for t in tasks]
+            journal_id = f"{batch.token}-{next(chunks)}"
+            return asyncio.create_task(self._write_results(docs, tasks, batch.token, journal_id))
+
         try:
-            for number, start in enumerate(range(0, len(batch.docs), size)):
+            start_sends()
+            while in_flight or time.monotonic() - batch.claimed_at > self.settings.lease_seconds / 4:
                 if time.monotonic() - batch.claimed_at > self.settings.lease_seconds / 4:
                     batch.claimed_at = time.monotonic()
                     now = utcnow()
                     await self.repo.extend_claim(batch.token, now, now + lease)
-                # A message is only started in the first half of its lease (see _attempt): no other
-                # worker takes it over while it is being sent.
-                deadline = batch.claimed_at + self.settings.lease_seconds / 2
-                docs = batch.docs[start : start + size]
-                journal_id = f"{batch.token}-{number}"
-                tasks = await self._send_chunk(docs, batch, journal_id, deadline)
-                if writing is not None:
-                    journaled += await writing
-                writing = asyncio.create_task(self._write_results(docs, tasks, batch.token, journal_id))
+                    start_sends()
+                    continue
+                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                finished.extend(done)
+                if len(finished) >= size:
+                    if writing is not None:
+                        journaled += await writing
+                    writing, finished = write(finished), []
+                start_sends()
             if writing is not None:
                 journaled += await writing
                 writing = None
-        finally:
-            if writing is not None:  # interrupted while a chunk was being journaled
+            if finished:
+                journaled += await write(finished)
+        except BaseException:
+            # Shutting down (or the store failed): what the server accepted is journaled and logged
+            # now if possible; the rest waits for its lease (recover() logs what the journal has).
+            for task in in_flight:
+                task.cancel()
+            if in_flight:
+                await asyncio.wait(in_flight)
+            finished.extend(in_flight)
+            if writing is not None:
                 with contextlib.suppress(Exception):
                     journaled += await asyncio.shield(writing)
-            # One log update for the whole batch; should we die before it, recover() does it.
-            await asyncio.shield(self.repo.mark_sent(batch.token, journaled, utcnow()))
+            if finished:
+                with contextlib.suppress(Exception):
+                    journaled += await asyncio.shield(write(finished))
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.repo.mark_sent(batch.token, journaled, utcnow()))
+            raise
+        return journaled
 
     def _chunk_size(self) -> int:
         """Return how many messages are sent before their results are written (bounded by the rate limit)."""
@@ -270,23 +325,6 @@ class NotificationService:
         if rate > 0:
             size = min(size, max(1, int(rate * self.settings.lease_seconds / 4)))
         return size
-
-    async def _send_chunk(
-        self, docs: Sequence[Doc], batch: _Batch, journal_id: str, deadline: float
-    ) -> list[asyncio.Task[_Outcome]]:
-        """Send a chunk concurrently (the SMTP pool and the rate limit pace it); return the finished attempts."""
-        tasks = [asyncio.create_task(self._attempt(d, batch.contacts.get(d["member_id"]), deadline)) for d in docs]
-        try:
-            await asyncio.wait(tasks)
-        except asyncio.CancelledError:
-            # Shutting down: what the server accepted is logged now, the rest waits for its lease.
-            for task in tasks:
-                task.cancel()
-            await asyncio.wait(tasks)
-            journaled = await asyncio.shield(self._write_results(docs, tasks, batch.token, journal_id))
-            await asyncio.shield(self.repo.mark_sent(batch.token, journaled, utcnow()))
-            raise
-        return tasks
 
     async def _write_results(
         self, docs: Sequence[Doc], tasks: Sequence[asyncio.Task[_Outcome]], token: str, journal_id: str
