@@ -447,7 +447,10 @@ find_pg_bin() {
 # Chromium (the RSVP page's browser tests) comes from the OS packages, like PostgreSQL.
 ensure_chromium() {
   if [[ ! -x /usr/bin/chromium ]]; then
-    [[ $EUID -eq 0 ]] || die "chromium: no /usr/bin/chromium; run as root (apt-get install chromium)"
+    if [[ $EUID -ne 0 ]]; then
+      say "chromium: WARNING no /usr/bin/chromium and not root: the browser tests will fail (apt-get install chromium)"
+      return 0
+    fi
     say "chromium: installing the chromium package with apt-get"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium </dev/null
