@@ -17,6 +17,7 @@ Running = Any  # the fixture type lives in conftest.py (not importable under imp
 pytestmark = pytest.mark.integration
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; `deploy/local/stack.sh up` installs it
+expect.set_options(timeout=15_000)  # how long `expect` waits for the page on a busy machine (not a speed claim)
 
 # What a screen reader and a keyboard need from the page, read from the rendered DOM.
 A11Y_FACTS = """() => {
