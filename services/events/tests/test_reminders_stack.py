@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from engagiert.events import domain
 from engagiert.events.bench import event_body, seed_members, wait_outbox_empty
 from engagiert.events.repository import EVENTS, INVITATIONS
 from engagiert.shared import topics
@@ -142,3 +143,56 @@ async def test_cancelling_an_event_mails_every_invitee_still_concerned_once_and_
         uc.rsvp_url(f"{event_id}:m000003", event["rsvp_deadline"]).replace("http://testserver", "")
     )
     assert page.status_code == 409
+
+
+async def test_a_moved_deadline_moves_the_open_reminders_once(running: Running, topic_window: Any) -> None:
+    """Only invitations still open get their reminder withdrawn and requested anew for the new deadline, once."""
+    r = running
+    event_id = await _event(r, capacity=2, members=3)  # m000000, m000001 invited; m000002 waits
+    await _answer(r, event_id, "m000000", "accept")
+    await wait_outbox_empty(r.db, INVITATIONS)
+    requests = await topic_window(topics.NOTIFICATIONS_REQUESTS).open()
+    event = await r.db[EVENTS].find_one({"_id": event_id})
+    assert event is not None
+    moved = event["rsvp_deadline"] + timedelta(days=2)
+    for _ in range(2):  # the second PATCH changes nothing
+        patched = await r.client.patch(
+            f"{r.base}/{event_id}", json={"rsvp_deadline": moved.isoformat()}, headers=r.headers
+        )
+        assert patched.status_code == 200, patched.text
+        assert "_reschedule_reminders" not in patched.json()
+
+    records = await _published(r, requests)
+    inv = f"{event_id}:m000001"
+    assert [(e["type"], e["id"] if e["type"] == NotificationRequested.TYPE else None) for e in records] == [
+        (NotificationCancelRequested.TYPE, None),
+        (NotificationRequested.TYPE, f"{inv}:rsvp-reminder:{moved.isoformat()}"),
+    ]
+    cancel, reminder = records[0]["data"], records[1]["data"]
+    assert (cancel["member_id"], cancel["cancel_key"]) == ("m000001", f"rsvp-reminder:{inv}")
+    assert (reminder["member_id"], reminder["template"], reminder["cancel_key"]) == (
+        "m000001",
+        "rsvp-reminder",
+        f"rsvp-reminder:{inv}",
+    )
+    assert datetime.fromisoformat(reminder["not_before"]) == moved - timedelta(hours=r.settings.rsvp_reminder_hours)
+    # The new reminder's link stays valid until the new deadline.
+    token = reminder["params"]["rsvp_url"].rsplit("/", 1)[1]
+    _, expires = domain.verify_link(
+        r.settings.link_secret.get_secret_value(), token, purpose="rsvp", now=datetime.now(UTC)
+    )
+    assert expires == moved.replace(microsecond=0)
+
+    # Resumed after a crash between the event's write and the invitations': once more, not twice.
+    await r.db[EVENTS].update_one({"_id": event_id}, {"$set": {"_reschedule_reminders": True}})
+    again = await topic_window(topics.NOTIFICATIONS_REQUESTS).open()
+    uc = r.app.state.use_cases()
+    assert await uc.finish_reschedules() == 0  # every open reminder already follows the deadline
+    await r.db[INVITATIONS].update_one({"_id": inv}, {"$unset": {"reminder_deadline": ""}})
+    await r.db[EVENTS].update_one({"_id": event_id}, {"$set": {"_reschedule_reminders": True}})
+    assert await uc.finish_reschedules() == 1
+    assert await uc.finish_reschedules() == 0
+    resumed = await _published(r, again)
+    assert [e["id"] for e in resumed if e["type"] == NotificationRequested.TYPE] == [
+        f"{inv}:rsvp-reminder:{moved.isoformat()}"
+    ]

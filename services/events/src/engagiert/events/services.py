@@ -58,6 +58,8 @@ _TRANSITIONS: dict[str, set[str]] = {
 }
 PREVIEW_SAMPLE = 50
 CANCEL_FANOUT = "_cancel_fanout"  # on a cancelled event until every invitee's mail is requested
+RESCHEDULE = "_reschedule_reminders"  # on an event whose deadline moved until open reminders follow it
+REMINDER_FOR = "reminder_deadline"  # on an invitation: the deadline its latest reminder was requested for
 NOTIFIED_OF_CANCELLATION = "cancellation_notified_at"  # on an invitation: its cancellation mail is requested
 MAILED_ON_CANCELLATION = ("invited", "accepted", "waitlisted")
 SEAT_ATTEMPTS = 5  # only a concurrent capacity change makes a seat take try again
@@ -343,6 +345,10 @@ class Recognition:
             # Recorded in the cancelling write: the invitees' mails are requested even after a crash.
             sets[CANCEL_FANOUT] = True
             sets["cancellation_reason"] = body.reason
+        rescheduling = "rsvp_deadline" in changes and (status or doc["status"]) == "scheduled"
+        if rescheduling:
+            # Recorded in the same write: the open reminders follow the new deadline even after a crash.
+            sets[RESCHEDULE] = True
         if not sets:
             return doc
         # Guard on the status and seats read, so a concurrent RSVP or change is not overwritten blindly.
@@ -355,9 +361,54 @@ class Recognition:
         self.notify()
         if cancelling:
             await self.notify_cancellation(updated)
+        if rescheduling:
+            await self.reschedule_reminders(updated)
         updated.pop("_outbox", None)
         updated.pop(CANCEL_FANOUT, None)
+        updated.pop(RESCHEDULE, None)
         return updated
+
+    async def reschedule_reminders(self, event: Doc) -> int:
+        """Move the reminders of open invitations to the event's deadline: withdraw the old one, request anew (once).
+
+        The new reminder's CloudEvent id names the deadline, and each invitation's write is guarded
+        by the deadline its reminder follows, so a repeated or resumed run requests nothing twice.
+        """
+        deadline: datetime = event["rsvp_deadline"]
+        ops: list[UpdateOne] = []
+        for inv in await self.repo.invitations_of(event["_id"], status="invited"):
+            if inv.get(REMINDER_FOR) == deadline:
+                continue
+            records = [
+                self._cancel_reminder(event, inv),
+                *self._reminder(
+                    event, inv["_id"], inv["member_id"], event_id=f"{inv['_id']}:rsvp-reminder:{deadline.isoformat()}"
+                ),
+            ]
+            ops.append(
+                UpdateOne(
+                    {"_id": inv["_id"], "status": "invited", REMINDER_FOR: {"$ne": deadline}},
+                    with_outbox({"$set": {REMINDER_FOR: deadline}}, records),
+                )
+            )
+        done = await self.repo.apply(self.repo.invitations, ops)
+        # Only if the deadline did not move again meanwhile (then the flag stays for the next run).
+        await self.repo.events.update_one(
+            {"_id": event["_id"], "rsvp_deadline": deadline}, {"$unset": {RESCHEDULE: ""}}
+        )
+        if done:
+            self.notify()
+        log.info("reminders_rescheduled", event_id=event["_id"], invitations=done)
+        return done
+
+    async def finish_reschedules(self) -> int:
+        """Finish moving reminders of events whose run was interrupted; return invitations done."""
+        done = 0
+        for event in await self.repo.events.find({RESCHEDULE: True, "status": "scheduled"}, {"_outbox": 0}).to_list(
+            None
+        ):
+            done += await self.reschedule_reminders(event)
+        return done
 
     async def notify_cancellation(self, event: Doc) -> int:
         """Request the cancellation mail for every invitee still concerned and withdraw open reminders (once each).
@@ -400,6 +451,7 @@ class Recognition:
         """Do what is due now (the background loop calls it each round); return counts per kind of work."""
         return {
             "cancellation_mails": await self.finish_cancellations(),
+            "reminders_rescheduled": await self.finish_reschedules(),
             # renewals first: a card the loop finds already past its validity is still offered one
             "renewals_proposed": await self.propose_renewals(),
             "honours_expired": await self.expire_honours(),
