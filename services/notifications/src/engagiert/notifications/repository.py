@@ -3,8 +3,9 @@
 FerretDB v1 (the local store) answers every query but an insert and an unfiltered ``find().limit()`` by
 reading the whole collection: an update by ``_id`` costs a scan of ``deliveries``. The sender therefore
 touches ``deliveries`` a constant number of times per batch, never once per message: it claims a batch
-with one ``update_many`` stamping a claim token, reads it back by that token, and records the accepted
-messages with one insert into ``sends`` (their answers and facts) and one ``update_many`` by token.
+with one ``update_many`` stamping a claim token and reads it back by that token, journals the accepted
+messages chunk by chunk with inserts into ``contents`` and ``sends`` (their answers and facts), and
+logs the batch as sent with one ``update_many`` by token.
 """
 
 from __future__ import annotations
@@ -122,10 +123,12 @@ class Repository:
             .limit(limit)
             .to_list(None)
         )
+        if len(stale) >= limit:
+            return stale  # (a limit of 0 would mean none)
         due = (
             await self.deliveries.find({"status": "queued", "not_before": {"$lte": now}}, fields)
             .sort("not_before", ASCENDING)
-            .limit(max(limit - len(stale), 0))
+            .limit(limit - len(stale))
             .to_list(None)
         )
         return stale + due
