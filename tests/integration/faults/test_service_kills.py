@@ -210,13 +210,6 @@ def _snapshot(member_id: str, ags: str, *, email: str | None = None) -> MemberSn
     )  # fmt: skip
 
 
-@pytest.mark.xfail(
-    reason="events service defect, seen on this stack: FerretDB v1.24.2 matches {'hours.entry_id': {'$ne': id}} when "
-    "ANY entry differs (MongoDB: when NONE equals), so the read model's guard lets a redelivered HoursRecorded "
-    "push its entry again; after a kill mid-batch a member's hours are counted twice. Fix in the service: guard "
-    "with a scalar array of applied entry ids ({'hour_entry_ids': {'$ne': id}}), which FerretDB gets right.",
-    strict=False,
-)
 async def test_events_killed_while_applying_member_facts_keeps_each_entry_once(
     stack: StackEndpoints, service: Callable[..., ServiceProcess], unique: Any, scratch_dbs: list[str]
 ) -> None:
