@@ -193,7 +193,16 @@ async def test_request_arrives_once_in_member_language_with_branding_and_replay_
 
         log = await h.deliveries(request_id=request.id)
         assert [(d["status"], d["attempts"]) for d in log] == [("sent", 1)]
+        assert "queued as" in log[0]["answer"]  # the server's answer, from the send journal
         assert full["MessageID"] == f"{log[0]['delivery_id']}@engagiert.local"
+        sent_fact = f'"{log[0]["delivery_id"]}.sent"'.encode()  # the fact's CloudEvent id, relayed from the journal
+        facts = await consume_until(
+            h.stack.kafka_bootstrap_servers,
+            "notifications.deliveries.v1",
+            lambda recs: any(sent_fact in (r.value or b"") for r in recs),
+            timeout=60,
+        )
+        assert any(sent_fact in (r.value or b"") for r in facts)
 
         # Replay the very same record, then a marker request for the same member (same partition):
         # once the marker is delivered, the replay has been consumed before it.

@@ -11,7 +11,7 @@ from engagiert.notifications import api
 from engagiert.notifications.config import NotificationsSettings
 from engagiert.notifications.handlers import members_handler, requests_handler
 from engagiert.notifications.mailer import SmtpMailer
-from engagiert.notifications.repository import CONTACTS, DELIVERIES, Repository
+from engagiert.notifications.repository import CONTACTS, DELIVERIES, SENDS, Repository
 from engagiert.notifications.services import NotificationService
 from engagiert.shared import topics
 from engagiert.shared.contracts import ConfirmErasure, DeliveryFailed, DeliverySent, DeliverySuppressed
@@ -74,6 +74,7 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
     runtime.publishes(topics.NOTIFICATIONS_DELIVERIES, [DeliverySent, DeliveryFailed, DeliverySuppressed])
     runtime.publishes(topics.REGISTRY_INBOUND, [ConfirmErasure])
     runtime.outbox(DELIVERIES)
+    runtime.outbox(SENDS)  # the delivery.sent facts, in the send journal
     runtime.outbox(CONTACTS)
     runtime.background(sender)
     runtime.app.state.mailer = mailer
