@@ -366,8 +366,10 @@ class NotificationService:
         await self.repo.journal_sent(token, journal_id, answers, sent_facts, sent_contents, now)
         await self.repo.finish_each(token, updates, contents)
         await self.repo.release(token, skipped, now)
-        if sent_facts or any(records for _, _, records in updates):
+        if any(records for _, _, records in updates):
             self._notify_outbox()
+        # The journal's facts wait for the relay's next poll (OUTBOX_POLL_SECONDS): waking it per chunk
+        # would make it read every relayed collection per chunk, which on FerretDB costs a scan each.
         return list(answers)
 
     async def _attempt(self, doc: Doc, contact: Doc | None, deadline: float) -> _Outcome:
