@@ -52,7 +52,8 @@ class LocalServer:
                 self.cmdline, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
         self.pid = proc.pid
-        for pid_file in (REPO_ROOT / ".stack" / "run").glob("*.pid"):
+        run_dir = Path(os.environ.get("STACK_DIR") or REPO_ROOT / ".stack") / "run"  # as deploy/local/stack.sh
+        for pid_file in run_dir.glob("*.pid"):
             with contextlib.suppress(OSError, ValueError):
                 if int(pid_file.read_text().strip()) == old:
                     pid_file.write_text(f"{self.pid}\n")
