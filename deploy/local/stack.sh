@@ -347,9 +347,10 @@ check_kafka_logging() {
 # FerretDB v1 loses concurrent updates of one document (unlocked read-modify-write); the
 # services rely on MongoDB's atomic single-document updates. deploy/local/ferretdb/ adds
 # per-document locks to its update and findAndModify commands (engagiert_doclocks.go,
-# update-locks.patch), lets PostgreSQL answer `$in` filters (in-pushdown.patch; without it
-# every `$in`, also on _id, reads and decodes the whole collection), and gives `$ne`/`$nin`
-# through an array of documents MongoDB's meaning (ne-on-arrays.patch).
+# update-locks.patch), lets PostgreSQL answer `_id` lookups by its index and `$in` filters at
+# all (pushdown.patch; without it every lookup by _id scans the table and every `$in` reads and
+# decodes the whole collection), and gives `$ne`/`$nin` through an array of documents MongoDB's
+# meaning (ne-on-arrays.patch).
 FERRETDB_PATCH_DIR=$SCRIPT_DIR/ferretdb
 
 ferretdb_patch_id() {

@@ -1,7 +1,7 @@
-"""``$in`` filters select exactly what MongoDB selects.
+"""Lookups by ``_id``, ``$in`` and ``$ne`` filters select exactly what MongoDB selects.
 
-The local stack's FerretDB lets PostgreSQL pre-select ``$in`` filters (deploy/local/ferretdb/
-in-pushdown.patch: with an index on ``_id``, containment elsewhere); these cases pin the
+The local stack's FerretDB lets PostgreSQL pre-select ``_id`` and ``$in`` filters (deploy/local/
+ferretdb/pushdown.patch: by the ``_id`` index, containment elsewhere); these cases pin the
 semantics the services rely on: ids of mixed types, array fields, dotted paths, empty lists,
 updates and claims by ``$in``.
 """
@@ -32,6 +32,11 @@ async def test_in_filters_select_exactly_the_matching_documents(fresh_db: Any) -
     async def ids(filter_: dict[str, Any]) -> list[str]:
         return sorted(str(d["_id"]) for d in await coll.find(filter_).to_list(None))
 
+    assert await ids({"_id": "a"}) == ["a"]
+    assert await ids({"_id": {"$eq": "b"}}) == ["b"]
+    assert await ids({"_id": 3}) == ["3"]
+    assert await ids({"_id": oid}) == [str(oid)]
+    assert await ids({"_id": "3"}) == []
     assert await ids({"_id": {"$in": ["a", "b", "zz"]}}) == ["a", "b"]
     assert await ids({"_id": {"$in": ["a", 3]}}) == ["3", "a"]
     assert await ids({"_id": {"$in": [oid, "b"]}}) == sorted([str(oid), "b"])
