@@ -33,7 +33,7 @@ from engagiert.shared.envelope import make_record
 from engagiert.shared.messaging.outbox import PENDING
 from engagiert.shared.mongo import create_client
 from engagiert.shared.testing import ServiceProcess, StackEndpoints, auth_header, produce_records, skip_history
-from engagiert.shared.testing.probes import Mailpit, peak_rss_mib
+from engagiert.shared.testing.probes import Mailpit, drop_databases, peak_rss_mib
 
 
 def _ags() -> str:
@@ -77,7 +77,7 @@ async def services(
                     proc.proc.send_signal(signal.SIGTERM)  # all at once: their graceful stops overlap
         for proc in procs.values():
             proc.stop()
-        await _drop(stack, list(dbs.values()))
+        await drop_databases(stack.mongodb_url, list(dbs.values()))
 
 
 def start(state: dict[str, Any], name: str) -> ServiceProcess:
@@ -85,15 +85,6 @@ def start(state: dict[str, Any], name: str) -> ServiceProcess:
     proc = ServiceProcess(f"engagiert.{name}.main", env=state["env"]).start(wait_ready=120)
     state["procs"][name] = proc
     return proc
-
-
-async def _drop(stack: StackEndpoints, names: list[str]) -> None:
-    client = create_client(stack.mongodb_url)
-    try:
-        for name in names:
-            await client.drop_database(name)
-    finally:
-        await client.close()
 
 
 async def latency(stack: StackEndpoints, *, rate: float = 5.0, seconds: float = 30.0) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from engagiert.shared.contracts import (
 from engagiert.shared.envelope import OutgoingRecord, make_record
 from engagiert.shared.mongo import create_client
 from engagiert.shared.testing import ServiceProcess, StackEndpoints, auth_header, produce_records, skip_history
-from engagiert.shared.testing.probes import Mailpit, cloudevent, end_offsets, records_since
+from engagiert.shared.testing.probes import Mailpit, cloudevent, drop_databases, end_offsets, records_since
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -67,12 +67,7 @@ async def scratch_dbs(stack: StackEndpoints) -> AsyncIterator[list[str]]:
     """Collect database names to drop after the test."""
     names: list[str] = []
     yield names
-    client = create_client(stack.mongodb_url)
-    try:
-        for name in names:
-            await client.drop_database(name)
-    finally:
-        await client.close()
+    await drop_databases(stack.mongodb_url, names)
 
 
 async def _wait(check: Callable[[], Awaitable[Any]], *, timeout: float, what: str) -> Any:

@@ -6,7 +6,7 @@ import csv
 import io
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
@@ -403,11 +403,13 @@ class Recognition:
 
     async def finish_reschedules(self) -> int:
         """Finish moving reminders of events whose run was interrupted; return invitations done."""
+        return await self._finish_flagged(RESCHEDULE, "scheduled", self.reschedule_reminders)
+
+    async def _finish_flagged(self, flag: str, status: str, work: Callable[[Doc], Awaitable[int]]) -> int:
+        """Run ``work`` again for every event still carrying ``flag`` (its run was interrupted); return the total."""
         done = 0
-        for event in await self.repo.events.find({RESCHEDULE: True, "status": "scheduled"}, {"_outbox": 0}).to_list(
-            None
-        ):
-            done += await self.reschedule_reminders(event)
+        for event in await self.repo.events.find({flag: True, "status": status}, {"_outbox": 0}).to_list(None):
+            done += await work(event)
         return done
 
     async def notify_cancellation(self, event: Doc) -> int:
@@ -459,12 +461,7 @@ class Recognition:
 
     async def finish_cancellations(self) -> int:
         """Finish the invitee mails of cancelled events whose run was interrupted; return invitations done."""
-        done = 0
-        for event in await self.repo.events.find({CANCEL_FANOUT: True, "status": "cancelled"}, {"_outbox": 0}).to_list(
-            None
-        ):
-            done += await self.notify_cancellation(event)
-        return done
+        return await self._finish_flagged(CANCEL_FANOUT, "cancelled", self.notify_cancellation)
 
     # -- invitations ---------------------------------------------------------------------------
 

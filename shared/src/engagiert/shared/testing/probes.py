@@ -13,6 +13,18 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from engagiert.shared.mongo import create_client
+
+
+async def drop_databases(mongodb_url: str, names: list[str]) -> None:
+    """Drop the named databases (a test's or a bench run's scratch databases)."""
+    client = create_client(mongodb_url)
+    try:
+        for name in names:
+            await client.drop_database(name)
+    finally:
+        await client.close()
+
 
 def peak_rss_mib(pid: int) -> float | None:
     """Return the peak resident memory (``VmHWM``) of a running process in MiB, or None when it is gone."""
