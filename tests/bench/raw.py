@@ -56,11 +56,12 @@ async def aiokafka_produce_consume(stack: StackEndpoints, n: int) -> dict[str, f
     return {"aiokafka_produce_per_s": n / produce_s, "aiokafka_consume_per_s": n / consume_s}
 
 
-def kafka_perf_tool(stack: StackEndpoints, n: int) -> dict[str, float]:
+def kafka_perf_tool(stack: StackEndpoints, n: int) -> dict[str, float | str]:
     """Run Kafka's own producer perf tool (ProducerPerformance) against a fresh topic; records/s."""
-    libs = os.environ.get("KAFKA_LIBS", str(REPO_ROOT / ".stack" / "kafka-libs"))
+    stack_dir = os.environ.get("STACK_DIR", str(REPO_ROOT / ".stack"))  # as deploy/local/stack.sh
+    libs = os.environ.get("KAFKA_LIBS", f"{stack_dir}/kafka-libs")
     if not glob.glob(f"{libs}/kafka-tools-*.jar"):
-        return {}
+        return {"kafka_perf_tool_produce_per_s": f"not run: no kafka-tools jar in {libs} (KAFKA_LIBS)"}
     topic = f"bench.perf.{uuid.uuid4().hex[:8]}"
     subprocess.run(
         ["java", "-Xmx256m", "-cp", f"{libs}/*", "org.apache.kafka.tools.TopicCommand", "--bootstrap-server",
