@@ -504,18 +504,8 @@ class RegistryService:
         """Erase a member (DSGVO Art. 17): a tombstone stays, hours go, MemberErased is published."""
         now = self.clock()
         record = self._record(MemberErased(member_id=member_id, municipality=ags, erased_at=now))
-        erased = False
-        for _ in range(3):  # a concurrent write (the relay clearing the outbox) may make the update miss
-            erased = await self._erase_once(ags, member_id, record, now)
-            if erased:
-                break
-            doc = await self.repo.get_member(ags, member_id)
-            log.warning(
-                "erase_missed", member_id=member_id, found=doc is not None, erased=bool(doc and doc.get("erased"))
-            )
-            if doc is None or doc.get("erased"):
-                break
-        if not erased:
+        # One guarded update (atomic on the store): it misses only a member that is gone or erased already.
+        if not await self._erase_once(ags, member_id, record, now):
             raise NotFound(member_id)
         await self.repo.delete_hours_of(member_id)
         self.notify()
