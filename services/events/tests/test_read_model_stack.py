@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -24,25 +23,11 @@ from engagiert.shared.contracts import (
     MemberUpdated,
 )
 from engagiert.shared.envelope import make_record
-from engagiert.shared.testing import StackEndpoints, consume_until, produce_records
+from engagiert.shared.testing import StackEndpoints, consume_until, eventually, produce_records
 
 pytestmark = pytest.mark.integration
 Running = Any  # the fixture type lives in conftest.py (not importable under importlib mode)
 SOURCE = "/test/registry"
-
-
-async def _until(check: Callable[[], Any], timeout: float = 90) -> Any:
-    """Poll ``check`` until it returns something truthy.
-
-    The test publishes on the shared member topics; its group starts at their end (see conftest.py).
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.2)
-    raise AssertionError("condition never held")
 
 
 def _snapshot(member_id: str, ags: str, revision: int, given: str) -> MemberSnapshot:
@@ -87,7 +72,7 @@ async def test_read_model_keeps_no_contact_applies_newer_revisions_once_and_eras
         doc = await r.db[MEMBERS].find_one({"_id": member_id})
         return doc if doc and doc.get("given_name") and doc.get("hours") else None
 
-    doc = await _until(loaded)
+    doc = await eventually(loaded, timeout=90)
     await asyncio.sleep(1)  # let the duplicates arrive too
     doc = await r.db[MEMBERS].find_one({"_id": member_id})
     assert doc is not None
@@ -99,7 +84,7 @@ async def test_read_model_keeps_no_contact_applies_newer_revisions_once_and_eras
 
     # 300 h in 12 months and 16+: the Ehrenamtskarte is proposed; staff grant it with a card code.
     honour_id = f"{member_id}:ehrenamtskarte"
-    proposed = await _until(lambda: r.db[HONOURS].find_one({"_id": honour_id}))
+    proposed = await eventually(lambda: r.db[HONOURS].find_one({"_id": honour_id}), timeout=90)
     assert proposed["status"] == "proposed"
     granted = await r.client.post(
         f"/v1/municipalities/{r.ags}/honours/{honour_id}/grant", json={"card_number": "PB-0001"}, headers=r.headers
@@ -126,7 +111,7 @@ async def test_read_model_keeps_no_contact_applies_newer_revisions_once_and_eras
         d = await r.db[MEMBERS].find_one({"_id": member_id})
         return d if d and d.get("erased") else None
 
-    anon = await _until(gone)
+    anon = await eventually(gone, timeout=90)
     assert "given_name" not in anon
     assert "family_name" not in anon
     assert "date_of_birth" not in anon

@@ -36,6 +36,7 @@ from engagiert.shared.testing import (
     app_client,
     auth_header,
     consume_until,
+    eventually,
     free_port,
     produce_records,
 )
@@ -112,18 +113,6 @@ class Harness:
             resp = await mp.get(f"/api/v1/message/{message_id}")
             resp.raise_for_status()
             return resp.json()  # type: ignore[no-any-return]
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 60.0, every: float = 0.3) -> Any:
-    """Return the first truthy result of ``check()``; fail after ``timeout``."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last: {result!r}")
-        await asyncio.sleep(every)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -34,7 +33,14 @@ from engagiert.shared.contracts import (
 )
 from engagiert.shared.envelope import OutgoingRecord, make_record
 from engagiert.shared.mongo import create_client
-from engagiert.shared.testing import ServiceProcess, StackEndpoints, auth_header, produce_records, skip_history
+from engagiert.shared.testing import (
+    ServiceProcess,
+    StackEndpoints,
+    auth_header,
+    eventually,
+    produce_records,
+    skip_history,
+)
 from engagiert.shared.testing.probes import Mailpit, cloudevent, drop_databases, end_offsets, records_since
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -68,18 +74,6 @@ async def scratch_dbs(stack: StackEndpoints) -> AsyncIterator[list[str]]:
     names: list[str] = []
     yield names
     await drop_databases(stack.mongodb_url, names)
-
-
-async def _wait(check: Callable[[], Awaitable[Any]], *, timeout: float, what: str) -> Any:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
 class Stream:
@@ -163,11 +157,11 @@ async def test_registry_killed_while_applying_inbound_commands_applies_each_once
     hours = client[db_name]["hours"]
     try:
         stream = Stream(stack.kafka_bootstrap_servers, records, chunk=100, pause=0.25, topic=inbound).start()
-        await _wait(lambda: _at_least(hours, 600), timeout=120, what="600 entries before the kill")
+        await eventually(lambda: _at_least(hours, 600), timeout=120, what="600 entries before the kill")
         assert stream.running, "the kill must land while commands are still streaming in"
         _kill_and_restart(proc)
         await stream.finish()
-        await _wait(lambda: _at_least(hours, total), timeout=180, what="every command after the restart")
+        await eventually(lambda: _at_least(hours, total), timeout=180, what="every command after the restart")
         await asyncio.sleep(2.0)  # anything applied twice would show up now
         assert await hours.count_documents({}) == total, "every command applied, none twice"
         expected = sum(1 + i % 3 for i in range(total))
@@ -239,12 +233,12 @@ async def test_events_killed_while_applying_member_facts_keeps_each_entry_once(
     try:
         await produce_records(stack.kafka_bootstrap_servers, snapshots)
         stream = Stream(stack.kafka_bootstrap_servers, facts, chunk=100, pause=0.3).start()
-        await _wait(lambda: _entries_at_least(entries, 600), timeout=120, what="600 entries before the kill")
+        await eventually(lambda: _entries_at_least(entries, 600), timeout=120, what="600 entries before the kill")
         assert stream.running, "the kill must land while facts are still streaming in"
         _kill_and_restart(proc)
         await stream.finish()
         total = members * per_member
-        await _wait(lambda: _entries_at_least(entries, total), timeout=180, what="every fact after the restart")
+        await eventually(lambda: _entries_at_least(entries, total), timeout=180, what="every fact after the restart")
         await asyncio.sleep(2.0)
         docs = [d async for d in read_model.find({"municipality": ags})]
     finally:
@@ -296,10 +290,10 @@ async def test_notifications_killed_while_sending_delivers_every_mail_and_resend
     mailpit = Mailpit(stack.mailpit_api_url)
     try:
         await produce_records(stack.kafka_bootstrap_servers, snapshots, topic=members_topic)
-        await _wait(lambda: _count_at_least(db["contacts"], {}, total), timeout=120, what="every contact")
+        await eventually(lambda: _count_at_least(db["contacts"], {}, total), timeout=120, what="every contact")
         await produce_records(stack.kafka_bootstrap_servers, requests, topic=requests_topic)
         # The mail server's side is what counts: the log marks a whole batch `sent` at once.
-        await _wait(lambda: _mails_at_least(mailpit, subject, 100), timeout=120,
+        await eventually(lambda: _mails_at_least(mailpit, subject, 100), timeout=120,
                     what="100 mails accepted by the mail server before the kill")  # fmt: skip
         proc.kill()
         in_flight = {d["_id"] async for d in db["deliveries"].find({"status": "sending"}, {"_id": 1})}
@@ -308,9 +302,9 @@ async def test_notifications_killed_while_sending_delivers_every_mail_and_resend
         assert in_flight, "the kill must land while some mails are claimed (in flight)"
         print(f"killed with {sent_at_kill} sent, {len(in_flight)} in flight")
         proc.start(wait_ready=120)
-        await _wait(lambda: _count_at_least(db["deliveries"], {"status": "sent"}, total), timeout=240,
+        await eventually(lambda: _count_at_least(db["deliveries"], {"status": "sent"}, total), timeout=240,
                     what="every delivery sent after the restart")  # fmt: skip
-        await _wait(lambda: _mails_at_least(mailpit, subject, total), timeout=60, what="every mail in Mailpit")
+        await eventually(lambda: _mails_at_least(mailpit, subject, total), timeout=60, what="every mail in Mailpit")
         await asyncio.sleep(lease + 2.0)  # leases of anything still claimed would have run out by now
         statuses = Counter([d["status"] async for d in db["deliveries"].find({}, {"status": 1})])
     finally:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -26,8 +25,17 @@ from playwright.async_api import async_playwright, expect
 
 from engagiert.shared import topics
 from engagiert.shared.testing import ServiceProcess, StackEndpoints, auth_header, produce_records, skip_history
+from engagiert.shared.testing import eventually as _eventually
 
 pytestmark = pytest.mark.integration
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 90.0, what: str = "") -> Any:
+    """Wait as the journey does: every 0.5 s, a service that is not answering yet counts as not yet."""
+    return await _eventually(
+        check, timeout=timeout, what=what, every=0.5, retry_on=(httpx.HTTPError, KeyError, AssertionError)
+    )
+
 
 PADERBORN, BIELEFELD = "05774032", "05711000"
 CHROMIUM = "/usr/bin/chromium"  # Debian's package
@@ -63,21 +71,6 @@ def platform(stack: StackEndpoints) -> Iterator[dict[str, Any]]:
     finally:
         for proc in procs.values():
             proc.stop()
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 90.0, what: str = "") -> Any:
-    """Poll ``check`` until it returns something truthy; fail with ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = await check()
-            if last:
-                return last
-        except (httpx.HTTPError, KeyError, AssertionError) as exc:
-            last = exc
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 async def test_the_whole_journey(platform: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ from engagiert.shared.testing.kafka import consume_until, create_test_topics, pr
 from engagiert.shared.testing.service import ServiceProcess, app_client, free_port
 from engagiert.shared.testing.stack import StackEndpoints, resolve_stack
 from engagiert.shared.testing.tokens import auth_header, token_for
+from engagiert.shared.testing.waiting import eventually
 
 __all__ = [
     "ServiceProcess",
@@ -12,6 +13,7 @@ __all__ = [
     "auth_header",
     "consume_until",
     "create_test_topics",
+    "eventually",
     "free_port",
     "produce_records",
     "resolve_stack",
