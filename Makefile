@@ -48,7 +48,7 @@ token: bootstrap ## print a local staff token for Paderborn (AGS=05774032 ROLE=s
 lint: bootstrap ## ruff (lint + format check) and mypy
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy shared/src services/registry/src services/events/src services/notifications/src
+	.venv/bin/mypy shared/src services/registry/src services/events/src services/notifications/src services/console/src
 
 format: bootstrap ## format the code
 	.venv/bin/ruff format .
