@@ -14,12 +14,12 @@ from engagiert.shared.contracts.notifications import TemplateName
 router = APIRouter(prefix="/v1/municipalities/{ags}", tags=["notifications"])
 
 
-def _branding(request: Request) -> Branding:
-    branding: Branding = request.app.state.notifications.branding
-    return branding
+def _service(request: Request) -> Branding:
+    service: Branding = request.app.state.notifications.branding
+    return service
 
 
-Service = Annotated[Branding, Depends(_branding)]
+Service = Annotated[Branding, Depends(_service)]
 
 
 @router.get("/branding", summary="The municipality's branding of its messages")

@@ -14,12 +14,12 @@ from engagiert.shared.problems import Problem
 router = APIRouter(prefix="/v1/municipalities/{ags}", tags=["notifications"])
 
 
-def _deliveries(request: Request) -> DeliveryLog:
-    deliveries: DeliveryLog = request.app.state.notifications.deliveries
-    return deliveries
+def _service(request: Request) -> DeliveryLog:
+    service: DeliveryLog = request.app.state.notifications.deliveries
+    return service
 
 
-Service = Annotated[DeliveryLog, Depends(_deliveries)]
+Service = Annotated[DeliveryLog, Depends(_service)]
 
 
 @router.get("/deliveries", summary="The delivery log, per member or per request")
