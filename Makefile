@@ -16,7 +16,7 @@ help: ## list the targets
 bootstrap: ## install uv and the locked Python dependencies into .venv
 	@bash tools/bootstrap.sh
 
-up: bootstrap ## start Kafka, the store, Mailpit and the three services; returns when all are healthy
+up: bootstrap ## start Kafka, the store, Mailpit, Keycloak and the three services; returns when all are healthy
 	@$(STACK) up
 	@$(STACK) services-up
 	@echo
@@ -25,6 +25,7 @@ up: bootstrap ## start Kafka, the store, Mailpit and the three services; returns
 	@echo "  events         http://127.0.0.1:$${EVENTS_PORT:-8002}/docs   AsyncAPI: /asyncapi"
 	@echo "  notifications  http://127.0.0.1:$${NOTIFICATIONS_PORT:-8003}/docs   AsyncAPI: /asyncapi"
 	@echo "  mail (Mailpit) http://127.0.0.1:$${MAILPIT_HTTP_PORT:-8025}/  (SMTP 127.0.0.1:$${SMTP_PORT:-1025})"
+	@echo "  sign-in        http://127.0.0.1:$${KEYCLOAK_PORT:-8080}/realms/engagiert  (Keycloak; local users: deploy/local/README.md)"
 	@echo "  a staff token: make token"
 
 down: ## stop the services and the stack
