@@ -8,7 +8,7 @@ PY := .venv/bin/python
 # The test environment: the local stack's endpoints unless KAFKA_BOOTSTRAP_SERVERS/MONGODB_URL are set.
 STACK_ENV = eval "$$($(STACK) env)";
 
-.PHONY: help bootstrap up down status logs clean distclean lint format test test-unit test-integration bench demo schemas helm-check images-check token
+.PHONY: help bootstrap up down status logs clean distclean lint format test test-unit test-integration bench demo schemas helm-check images-check token token-local
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -43,7 +43,10 @@ clean: ## stop everything and wipe the data folder (.stack/data)
 distclean: ## also remove the built stack binaries and jars
 	@$(STACK) distclean
 
-token: bootstrap ## print a local staff token for Paderborn (AGS=05774032 ROLE=staff)
+token: bootstrap ## print an access token from the local Keycloak (AGS=05774032 ROLE=staff, or LOGIN=<local user>)
+	@$(PY) -m engagiert.shared.auth token --municipality $${AGS:-05774032} --role $${ROLE:-staff} $${LOGIN:+--user $$LOGIN}
+
+token-local: bootstrap ## print a token signed with the local key instead (no Keycloak; refused in production)
 	@$(PY) -m engagiert.shared.auth mint --municipality $${AGS:-05774032} --role $${ROLE:-staff}
 
 lint: bootstrap ## ruff (lint + format check) and mypy

@@ -635,6 +635,7 @@ export KEYCLOAK_REALM=$KEYCLOAK_REALM
 export KEYCLOAK_ADMIN_USER=$KEYCLOAK_ADMIN_USER
 export KEYCLOAK_ADMIN_PASSWORD=$KEYCLOAK_ADMIN_PASSWORD
 export KEYCLOAK_ISSUER=$KEYCLOAK_ISSUER
+export KEYCLOAK_JWKS_URL=$KEYCLOAK_ISSUER/protocol/openid-connect/certs
 EOF2
 }
 
@@ -886,6 +887,7 @@ cmd_services_up() {
         NOTIFICATIONS_SMTP_PORT="$SMTP_PORT" \
         TOPIC_PARTITIONS="$TOPIC_PARTITIONS" \
         ENVIRONMENT=local \
+        AUTH_ISSUER="$KEYCLOAK_ISSUER" AUTH_JWKS_URL="$KEYCLOAK_ISSUER/protocol/openid-connect/certs" \
         "$REPO_DIR/.venv/bin/uvicorn" "$module" --host 127.0.0.1 --port "$port" \
         --timeout-graceful-shutdown 20
     fi
