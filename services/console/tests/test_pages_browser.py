@@ -43,26 +43,18 @@ AXE_RUN = """async () => {
 }"""
 
 
-# -- a console of this module's own, reached through the realm's one address ---------------------------
+# -- a console of this module's own, signed in through the realm's one address -------------------------
 #
-# The local realm lets the console sign in only at 127.0.0.1:8000, and another test session may hold
-# that port. This module's console listens on a free port with 127.0.0.1:8000 as its public address,
-# and each browser context routes 127.0.0.1:8000 to it: Keycloak's login page, its redirect with the
-# code and the code exchange are the real ones; only the browser's TCP connection goes elsewhere.
+# The local realm lets the console sign in only at 127.0.0.1:8000 (its redirect URI), and another
+# test session may hold that port. This module's console listens on a free port and names
+# 127.0.0.1:8000 as its public address; the browser opens the console at its own port, and each
+# context routes 127.0.0.1:8000 (only Keycloak's redirect back with the code comes there) to it.
+# Keycloak's login page, the code, PKCE and the code exchange are the real ones; the session cookie
+# is the host's (127.0.0.1), whatever the port.
 
 
 class RoutedPlatform(Platform):
-    """The services and a console whose public address (``url``) the browser contexts route to its port."""
-
-    @property
-    def url(self) -> str:
-        """Return the console's public address (what the browser opens)."""
-        return PUBLIC
-
-    @property
-    def direct(self) -> str:
-        """Return the console's own address (for requests outside the browser's routing)."""
-        return self.console.url
+    """The services and a console reached at its own port, whose sign-in callback the browser routes to it."""
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +113,7 @@ async def sign_in(browser: Browser, platform: RoutedPlatform, username: str, **o
     context = await browser.new_context(locale="de-DE", bypass_csp=True, **options)
 
     async def to_console(route: Route) -> None:
-        await route.continue_(url=platform.direct + route.request.url.removeprefix(PUBLIC))
+        await route.continue_(url=platform.url + route.request.url.removeprefix(PUBLIC))
 
     await context.route(re.compile(r"^http://127\.0\.0\.1:8000/"), to_console)
     page = await context.new_page()
@@ -337,7 +329,7 @@ async def test_a_guest_is_checked_in_at_the_door_on_a_phone(
     await expect(
         page.get_by_role("table", name="Einladungen").get_by_role("row", name=re.compile(name))
     ).to_contain_text("ja")
-    csv = await page.request.get(platform.direct + invited["path"] + "/venue.csv")
+    csv = await page.request.get(platform.url + invited["path"] + "/venue.csv")
     assert csv.ok
     assert f"{volunteers['family']};{given};1;ja" in await csv.text()
     await page.close()
@@ -485,7 +477,7 @@ async def test_a_reader_sees_the_pages_without_write_controls(
     await page.goto(platform.url + invited["path"])
     token = await page.locator("input[name=csrf_token]").first.get_attribute("value")
     forged = await page.request.post(
-        platform.direct + invited["path"] + "/cancel", form={"csrf_token": token or "", "reason": "x"}
+        platform.url + invited["path"] + "/cancel", form={"csrf_token": token or "", "reason": "x"}
     )
     assert forged.status == 403
     await page.goto(platform.url + invited["path"])
