@@ -7,11 +7,12 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
-from .conftest import BIELEFELD, PADERBORN, Platform, keycloak_token
+from engagiert.console.testing import BIELEFELD, PADERBORN, Platform, sign_in
 
 pytestmark = pytest.mark.integration
 
@@ -187,7 +188,7 @@ async def test_organisations_are_created_and_edited(platform: Platform, staff_pa
 
 
 async def test_erasure_asks_first_then_shows_each_services_confirmation(
-    platform: Platform, staff_page: Page, imported: dict[str, Any]
+    platform: Platform, staff_page: Page, imported: dict[str, Any], axe_source: str
 ) -> None:
     """Erase behind a confirm step; the page fills in the events' and notifications' confirmations as they arrive."""
     path = await _find_member(staff_page, platform, f"Erase{platform.run}")
@@ -202,6 +203,7 @@ async def test_erasure_asks_first_then_shows_each_services_confirmation(
     await expect(status).to_contain_text("Alle Dienste haben die Löschung bestätigt.", timeout=120_000)
     await expect(status).to_contain_text("Veranstaltungen und Ehrungen: gelöscht")
     await expect(status).to_contain_text("Benachrichtigungen: gelöscht")
+    assert await _serious_violations(staff_page, axe_source) == []
     response = await staff_page.goto(platform.url + path)
     assert response is not None
     assert response.status == 404
@@ -234,7 +236,7 @@ async def test_a_reader_sees_no_write_controls_and_a_forged_post_is_refused(
     assert forged.status == 403
     assert "Keine Berechtigung" in await forged.text()
     member_id = path.rsplit("/", 1)[-1]
-    staff = {"Authorization": f"Bearer {keycloak_token('paderborn-staff')}"}
+    staff = {"Authorization": f"Bearer {platform.token('paderborn-staff')}"}
     async with httpx.AsyncClient(base_url=platform.service("registry")) as client:
         member = await client.get(f"/v1/municipalities/{PADERBORN}/members/{member_id}", headers=staff)
     assert member.json()["totals"]["hours_by_year"] == {}
@@ -294,6 +296,12 @@ AXE_RUN = """async () => {
   return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
     nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
 }"""
+
+
+async def _serious_violations(page: Page, axe_source: str) -> list[Any]:
+    """Return axe-core's serious and critical violations on the page as it is now."""
+    await page.add_script_tag(content=axe_source)
+    return [v for v in await page.evaluate(AXE_RUN) if v["impact"] in ("serious", "critical")]
 
 
 async def _pages(platform: Platform, page: Page) -> dict[str, str]:
@@ -373,13 +381,11 @@ async def test_a_reader_and_a_network_admin_see_pages_that_pass_axe(
 # -- without JavaScript, several municipalities, sign-out ---------------------------------------------
 
 
-async def test_recording_hours_and_erasing_work_with_javascript_off(
+async def test_recording_hours_works_with_javascript_off(
     platform: Platform, browser: Any, imported: dict[str, Any]
 ) -> None:
-    """With JavaScript off the forms post plainly: hours are recorded, the erasure page reloads by link."""
-    from .conftest import sign_in
-
-    context = await sign_in(browser, platform, "paderborn-staff", java_script_enabled=False)
+    """With JavaScript off the forms post plainly: the hours are recorded and the page says so."""
+    context = await sign_in(platform, browser, "paderborn-staff", java_script_enabled=False)
     page = await context.new_page()
     path = await _find_member(page, platform, f"Meier{platform.run}")
     await page.get_by_label("Anzahl Stunden").fill("2")
@@ -402,17 +408,54 @@ async def test_a_user_of_two_municipalities_switches_between_them(platform: Plat
     await page.close()
 
 
-async def test_sign_out_ends_keycloaks_session_too(platform: Platform, browser: Any) -> None:
+async def test_sign_out_ends_keycloaks_session_too(platform: Platform, browser: Any, axe_source: str) -> None:
     """After signing out, opening the console asks for the password again (Keycloak's session ended too)."""
-    from .conftest import KEYCLOAK, sign_in
-
-    context = await sign_in(browser, platform, "paderborn-staff")
+    context = await sign_in(platform, browser, "paderborn-staff")
     page = await context.new_page()
     await page.goto(platform.url + "/")
     await page.get_by_role("button", name="Abmelden").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Abgemeldet")
+    assert await _serious_violations(page, axe_source) == []
     response = await page.goto(platform.url + f"{BASE}/members")
     assert response is not None
-    assert page.url.startswith(KEYCLOAK), page.url
+    assert page.url.startswith(platform.keycloak.url), page.url
     await expect(page.locator("#password")).to_be_visible()
     await context.close()
+
+
+async def test_the_access_token_is_refreshed_and_pages_keep_working(platform: Platform, staff_page: Page) -> None:
+    """Tokens older than 30 s were refreshed at Keycloak during the session (console log), and the next page still loads."""
+    await staff_page.wait_for_timeout(31_000)  # the token of the first sign-in is now older than 30 s
+    await staff_page.goto(platform.url + f"{BASE}/members")
+    await expect(staff_page.get_by_role("heading", level=1)).to_have_text("Mitglieder")
+    log = platform.console.log_path.read_text(errors="replace")
+    assert "token_refreshed" in log
+    assert "token_refresh_refused" not in log
+
+
+async def test_the_export_is_a_csv_of_the_members(
+    platform: Platform, staff_page: Page, imported: dict[str, Any]
+) -> None:
+    """The export link downloads the municipality's members as CSV with the import's columns."""
+    await staff_page.goto(platform.url + f"{BASE}/import")
+    async with staff_page.expect_download() as info:
+        await staff_page.get_by_role("link", name="Alle Mitglieder als CSV herunterladen").click()
+    download = await info.value
+    assert download.suggested_filename == f"mitglieder-{PADERBORN}.csv"
+    text = await anyio.Path(await download.path()).read_text(encoding="utf-8")
+    assert text.splitlines()[0].startswith("member_id,given_name,family_name,email")
+    assert f"Schmidt{platform.run}" in text
+
+
+async def test_the_keyboard_reaches_the_content_first(platform: Platform, staff_page: Page) -> None:
+    """The first Tab lands on the skip link, which moves the focus to the main content; focus is visible."""
+    await staff_page.goto(platform.url + f"{BASE}/members")
+    await staff_page.keyboard.press("Tab")
+    focused = staff_page.locator(":focus")
+    await expect(focused).to_have_text("Zum Inhalt springen")
+    outline = await focused.evaluate("e => getComputedStyle(e).outlineStyle")
+    assert outline != "none"
+    await staff_page.keyboard.press("Enter")
+    await expect(staff_page.locator(":focus")).to_have_attribute("id", "main")
+    await staff_page.keyboard.press("Tab")
+    await expect(staff_page.locator(":focus")).to_have_text("Neues Mitglied")
