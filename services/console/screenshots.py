@@ -13,6 +13,7 @@ the main pages with Debian's Chromium.
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 from contextlib import ExitStack
 from datetime import date
@@ -59,7 +60,9 @@ async def _upload(page: Page, url: str, content: bytes, button: str) -> None:
 async def _shot(page: Page, name: str, *, max_height: int = 1500) -> None:
     height = min(await page.evaluate("() => document.documentElement.scrollHeight"), max_height)
     width = page.viewport_size["width"] if page.viewport_size else 1200
-    await page.screenshot(path=OUT / f"{name}.png", clip={"x": 0, "y": 0, "width": width, "height": height})
+    await page.screenshot(
+        path=OUT / f"{name}.png", full_page=True, clip={"x": 0, "y": 0, "width": width, "height": height}
+    )
     print(f"docs/console/{name}.png")
 
 
@@ -68,7 +71,12 @@ async def photograph(platform: Platform) -> None:
     url = platform.url
     OUT.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--lang=de-DE"],
+            env={**os.environ, "LANGUAGE": "de"},
+        )
         context = await sign_in(platform, browser, "paderborn-staff", viewport={"width": 1200, "height": 900})
         page = await context.new_page()
         for name, fields in (
@@ -87,7 +95,7 @@ async def photograph(platform: Platform) -> None:
             await page.get_by_label("Anzahl Stunden").fill(hours)
             await page.get_by_label("Datum (oder Beginn)").fill(day.isoformat())
             await page.get_by_role("button", name="Stunden speichern").click()
-        member = page.url
+        member = page.url.split("#", 1)[0]
 
         await page.goto(url + f"{BASE}/")
         await _shot(page, "start")

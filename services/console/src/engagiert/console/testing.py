@@ -19,6 +19,7 @@ from playwright.async_api import Browser, BrowserContext
 from engagiert.shared import topics
 from engagiert.shared.testing import ServiceProcess, StackEndpoints, skip_history
 from engagiert.shared.testing.keycloak import LOCAL_ISSUER, LOCAL_PASSWORD, Keycloak, bearer
+from engagiert.shared.testing.probes import drop_databases
 
 PADERBORN, BIELEFELD = "05774032", "05711000"
 CONSOLE_PORT = 8000  # the local realm's console client redirects to 127.0.0.1:8000 only
@@ -63,10 +64,12 @@ class Platform:
         return self.keycloak.password_token(username)
 
     def stop(self) -> None:
-        """Stop the console and the services."""
+        """Stop the console and the services; drop the services' databases."""
         self.console.stop()
         for proc in self.procs.values():
             proc.stop()
+        names = [self.env[f"{name.upper()}_MONGODB_DATABASE"] for name in CONSUMES]
+        asyncio.run(drop_databases(self.env["MONGODB_URL"], names))
 
 
 def start_platform(stack: StackEndpoints, *, log_dir: Path, console_env: dict[str, str] | None = None) -> Platform:
