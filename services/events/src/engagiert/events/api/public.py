@@ -24,7 +24,7 @@ router = APIRouter(prefix="/v1/municipalities/{ags}", tags=["recognition"])
 public_router = APIRouter(tags=["public"])
 
 TZ = ZoneInfo("Europe/Berlin")
-_TEMPLATES = Path(__file__).parent / "templates"
+_TEMPLATES = Path(__file__).parent.parent / "templates"
 
 
 def use_cases(request: Request) -> Recognition:
