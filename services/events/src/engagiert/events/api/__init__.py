@@ -1,5 +1,8 @@
-"""Serves the events service's HTTP API, one router per aggregate."""
+"""Serves the events service's HTTP API: one router per aggregate, and the pages without login."""
 
-from engagiert.events.api.public import public_router, router
+from engagiert.events.api import honours, invitations, public, recognition_events
 
-__all__ = ["public_router", "router"]
+# In this order, so the OpenAPI document lists the paths as before the split.
+ROUTERS = (recognition_events.router, invitations.router, honours.router, public.router)
+
+__all__ = ["ROUTERS"]
