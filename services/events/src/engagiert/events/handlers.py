@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from engagiert.events.services import UseCases
+from engagiert.events.services import EventsService
 from engagiert.shared.envelope import Envelope
 from engagiert.shared.messaging.consumer import BatchHandler
 
 
-def member_events_handler(use_cases: Callable[[], UseCases]) -> BatchHandler:
+def member_events_handler(use_cases: Callable[[], EventsService]) -> BatchHandler:
     """Return the batch handler for ``registry.members.v1`` and ``registry.engagement.v1``."""
 
     async def handle(events: Sequence[Envelope[Any]]) -> None:

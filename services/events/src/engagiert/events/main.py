@@ -9,7 +9,7 @@ from engagiert.events.config import EventsSettings
 from engagiert.events.handlers import member_events_handler
 from engagiert.events.repository import Repository
 from engagiert.events.scheduler import scheduler_loop
-from engagiert.events.services import UseCases
+from engagiert.events.services import EventsService
 from engagiert.shared import topics
 from engagiert.shared.contracts import (
     AttendanceRecorded,
@@ -35,8 +35,8 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     settings = settings or EventsSettings()
     runtime = ServiceRuntime(settings, title="engagiert events", description="The events service of engagiert.")
 
-    def use_cases() -> UseCases:
-        return UseCases.build(repo=Repository(runtime.db), settings=settings, notify=runtime.relay.notify)
+    def use_cases() -> EventsService:
+        return EventsService(Repository(runtime.db), settings, notify=runtime.relay.notify)
 
     runtime.app.state.use_cases = use_cases
     runtime.on_startup(repository.ensure_indexes)

@@ -6,37 +6,37 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from engagiert.events.services import Honours, Invitations, RecognitionEvents, Rsvp, UseCases
+from engagiert.events.services import EventsService, Honours, Invitations, RecognitionEvents, Rsvp
 
 
-def use_cases(request: Request) -> UseCases:
-    """Return the use cases of this app."""
+def get_service(request: Request) -> EventsService:
+    """Return the use cases of this request."""
     factory = request.app.state.use_cases
-    result: UseCases = factory()
-    return result
+    service: EventsService = factory()
+    return service
 
 
-AllUseCases = Annotated[UseCases, Depends(use_cases)]
+Service = Annotated[EventsService, Depends(get_service)]
 
 
-def recognition_events(uc: AllUseCases) -> RecognitionEvents:
+def recognition_events(service: Service) -> RecognitionEvents:
     """Return the use cases of recognition events."""
-    return uc.recognition_events
+    return service.recognition_events
 
 
-def invitations(uc: AllUseCases) -> Invitations:
+def invitations(service: Service) -> Invitations:
     """Return the use cases of issuing invitations and attendance."""
-    return uc.invitations
+    return service.invitations
 
 
-def rsvp(uc: AllUseCases) -> Rsvp:
+def rsvp(service: Service) -> Rsvp:
     """Return the use cases of answering an invitation."""
-    return uc.rsvp
+    return service.rsvp
 
 
-def honours(uc: AllUseCases) -> Honours:
+def honours(service: Service) -> Honours:
     """Return the use cases of honours."""
-    return uc.honours
+    return service.honours
 
 
 EventsUseCases = Annotated[RecognitionEvents, Depends(recognition_events)]

@@ -1,14 +1,13 @@
-"""Holds the events service's use cases, one module per aggregate, and wires them to each other."""
+"""Holds the events service's use cases, one module per aggregate, and the container that wires them together."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from engagiert.events.config import EventsSettings
 from engagiert.events.repository import Repository
-from engagiert.events.services.base import UseCase, no_nudge, utc_now
+from engagiert.events.services.common import UseCases, no_nudge, utc_now
 from engagiert.events.services.honours import Grant, Honours, Reject
 from engagiert.events.services.invitation_mails import InvitationMails
 from engagiert.events.services.invitations import Invitations
@@ -19,6 +18,7 @@ from engagiert.events.services.rsvp import Rsvp
 __all__ = [
     "EventCreate",
     "EventUpdate",
+    "EventsService",
     "Grant",
     "Honours",
     "InvitationMails",
@@ -27,46 +27,38 @@ __all__ = [
     "RecognitionEvents",
     "Reject",
     "Rsvp",
-    "UseCase",
     "UseCases",
 ]
 
 
-@dataclass(frozen=True, kw_only=True)
-class UseCases:
-    """The service's use cases over one repository, each given the collaborators it calls."""
+class EventsService:
+    """Holds the groups of use cases, wired together; handlers, routes and the background loop call these."""
 
-    recognition_events: RecognitionEvents
-    invitations: Invitations
-    invitation_mails: InvitationMails
-    rsvp: Rsvp
-    honours: Honours
-    member_read_model: MemberReadModel
-
-    @classmethod
-    def build(
-        cls,
-        *,
+    def __init__(
+        self,
         repo: Repository,
         settings: EventsSettings,
+        *,
         notify: Callable[[], None] = no_nudge,
         clock: Callable[[], datetime] = utc_now,
-    ) -> UseCases:
-        """Return the use cases over ``repo``, wired to each other."""
-        mails = InvitationMails(repo=repo, settings=settings, notify=notify, clock=clock)
-        events = RecognitionEvents(repo=repo, settings=settings, notify=notify, clock=clock, mails=mails)
-        honours = Honours(repo=repo, settings=settings, notify=notify, clock=clock)
-        return cls(
-            recognition_events=events,
-            invitations=Invitations(
-                repo=repo, settings=settings, notify=notify, clock=clock, events=events, mails=mails
-            ),
-            invitation_mails=mails,
-            rsvp=Rsvp(repo=repo, settings=settings, notify=notify, clock=clock, mails=mails),
-            honours=honours,
-            member_read_model=MemberReadModel(
-                repo=repo, settings=settings, notify=notify, clock=clock, honours=honours
-            ),
+    ) -> None:
+        self.repo = repo
+        self.invitation_mails = InvitationMails(repo=repo, settings=settings, notify=notify, clock=clock)
+        self.recognition_events = RecognitionEvents(
+            repo=repo, settings=settings, notify=notify, clock=clock, mails=self.invitation_mails
+        )
+        self.invitations = Invitations(
+            repo=repo,
+            settings=settings,
+            notify=notify,
+            clock=clock,
+            events=self.recognition_events,
+            mails=self.invitation_mails,
+        )
+        self.rsvp = Rsvp(repo=repo, settings=settings, notify=notify, clock=clock, mails=self.invitation_mails)
+        self.honours = Honours(repo=repo, settings=settings, notify=notify, clock=clock)
+        self.member_read_model = MemberReadModel(
+            repo=repo, settings=settings, notify=notify, clock=clock, honours=self.honours
         )
 
     async def run_due_work(self) -> dict[str, int]:

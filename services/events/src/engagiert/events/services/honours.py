@@ -12,7 +12,7 @@ from pymongo import UpdateOne
 
 from engagiert.events import domain
 from engagiert.events.repository import Doc
-from engagiert.events.services.base import UseCase
+from engagiert.events.services.common import UseCases
 from engagiert.shared.contracts import (
     HonourExpired,
     HonourGranted,
@@ -43,7 +43,7 @@ class Reject(BaseModel):
 
 
 @dataclass(kw_only=True)
-class Honours(UseCase):
+class Honours(UseCases):
     """Keeps honour rules, proposes, grants, rejects, renews and expires honours, and checks cards."""
 
     async def rules(self, municipality: str) -> domain.HonourRules:

@@ -11,7 +11,7 @@ from pymongo import UpdateOne
 
 from engagiert.events import domain
 from engagiert.events.repository import Doc
-from engagiert.events.services.base import UseCase
+from engagiert.events.services.common import UseCases
 from engagiert.shared.contracts import NotificationCancelRequested, NotificationRequested
 from engagiert.shared.contracts.notifications import TemplateName
 from engagiert.shared.envelope import OutgoingRecord
@@ -34,7 +34,7 @@ def reminder_key(invitation_id: str) -> str:
 
 
 @dataclass(kw_only=True)
-class InvitationMails(UseCase):
+class InvitationMails(UseCases):
     """Builds the invitees' mail requests and follows an event's cancellation or moved deadline with them."""
 
     def rsvp_url(self, invitation_id: str, expires_at: datetime) -> str:

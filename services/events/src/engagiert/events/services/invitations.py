@@ -9,7 +9,7 @@ from typing import Any
 
 from engagiert.events import domain
 from engagiert.events.repository import Doc
-from engagiert.events.services.base import UseCase
+from engagiert.events.services.common import UseCases
 from engagiert.events.services.invitation_mails import InvitationMails
 from engagiert.events.services.recognition_events import RecognitionEvents
 from engagiert.shared.contracts import AttendanceRecorded, InvitationIssued
@@ -24,7 +24,7 @@ PREVIEW_SAMPLE = 50
 
 
 @dataclass(kw_only=True)
-class Invitations(UseCase):
+class Invitations(UseCases):
     """Issues an event's invitations by criteria, lists them and records attendance."""
 
     events: RecognitionEvents

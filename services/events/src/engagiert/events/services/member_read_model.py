@@ -9,7 +9,7 @@ from typing import Any
 from pymongo import UpdateOne
 
 from engagiert.events import domain
-from engagiert.events.services.base import UseCase
+from engagiert.events.services.common import UseCases
 from engagiert.events.services.honours import Honours
 from engagiert.shared.contracts import (
     ConfirmErasure,
@@ -29,7 +29,7 @@ log = get_logger(__name__)
 
 
 @dataclass(kw_only=True)
-class MemberReadModel(UseCase):
+class MemberReadModel(UseCases):
     """Applies the registry's member facts to the read model and asks ``honours`` what they now qualify for."""
 
     honours: Honours

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from engagiert.events.repository import SEATS_TAKEN, Doc
-from engagiert.events.services.base import UseCase
+from engagiert.events.services.common import UseCases
 from engagiert.events.services.invitation_mails import CANCEL_FANOUT, RESCHEDULE, InvitationMails
 from engagiert.shared.contracts import RecognitionEventCancelled, RecognitionEventChanged, RecognitionEventScheduled
 from engagiert.shared.contracts.recognition import RecognitionKind
@@ -66,7 +66,7 @@ class EventUpdate(BaseModel):
 
 
 @dataclass(kw_only=True)
-class RecognitionEvents(UseCase):
+class RecognitionEvents(UseCases):
     """Creates, changes and shows recognition events; the invitees' mails on a change go through ``mails``."""
 
     mails: InvitationMails

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from engagiert.events import domain
 from engagiert.events.repository import Doc
-from engagiert.events.services.base import UseCase
+from engagiert.events.services.common import UseCases
 from engagiert.events.services.invitation_mails import InvitationMails
 from engagiert.shared.contracts import InvitationPromoted, InvitationResponded, NotificationRequested
 from engagiert.shared.messaging.outbox import with_outbox
@@ -17,7 +17,7 @@ SEAT_ATTEMPTS = 5  # only a concurrent capacity change makes a seat take try aga
 
 
 @dataclass(kw_only=True)
-class Rsvp(UseCase):
+class Rsvp(UseCases):
     """Answers invitations through their signed links: accept with seats, waitlist, decline, promote the next."""
 
     mails: InvitationMails

@@ -1,4 +1,4 @@
-"""Holds what every use case of the service works with: the repository, settings, clock and the relay's nudge."""
+"""Holds what every group of use cases shares: the repository, settings, clock, relay nudge and records of facts."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def utc_now() -> datetime:
 
 
 @dataclass(kw_only=True)
-class UseCase:
+class UseCases:
     """The repository, settings, clock and relay nudge of a group of use cases; subclasses add their collaborators."""
 
     repo: Repository
