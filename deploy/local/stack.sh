@@ -620,8 +620,9 @@ wait_keycloak() {
 }
 
 cmd_keycloak_restart() {
-  need_venv
+  need curl ss setsid flock
   take_lock
+  install_keycloak
   stop_components keycloak
   start_keycloak
   wait_keycloak
