@@ -305,3 +305,24 @@ def test_the_claims_mapping_ignores_unknown_roles() -> None:
     )
     assert principal.roles == {"reader"}
     assert principal.may_act_for(BIELEFELD)
+
+
+def test_an_unreachable_jwks_answers_503_not_401(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the provider's keys cannot be fetched the caller learns that sign-in is unavailable."""
+    idp = Provider()
+    verifier = jwks_verifier(monkeypatch, idp.jwk())
+    assert verifier._jwks is not None
+
+    def unreachable() -> dict[str, Any]:
+        raise jwt.PyJWKClientConnectionError("connection refused")
+
+    monkeypatch.setattr(verifier._jwks, "fetch_data", unreachable)
+    response = app(verifier).get(f"/v1/municipalities/{PADERBORN}/members", headers=bearer(idp.sign(KEYCLOAK_STAFF)))
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert (
+        app(verifier)
+        .get(f"/v1/municipalities/{PADERBORN}/members", headers=bearer(token_for([PADERBORN], "staff")))
+        .status_code
+        == 200
+    )
