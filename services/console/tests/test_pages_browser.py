@@ -21,9 +21,9 @@ import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Route, expect
 
+from engagiert.console.testing import BIELEFELD, CONSUMES, PADERBORN, Platform
 from engagiert.shared.testing import ServiceProcess, StackEndpoints, eventually, skip_history
-
-from .conftest import BIELEFELD, CONSUMES, ISSUER, KEYCLOAK, PADERBORN, PASSWORD, Platform, keycloak_token
+from engagiert.shared.testing.keycloak import LOCAL_ISSUER, LOCAL_PASSWORD, Keycloak, bearer
 
 # The events service here consumes the shared stack's topics, where other sessions publish too:
 # on a busy machine it can take minutes to reach this module's members.
@@ -62,56 +62,70 @@ class RoutedPlatform(Platform):
 
 
 @pytest.fixture(scope="module")
-def platform(stack: StackEndpoints) -> Iterator[RoutedPlatform]:
-    """Run registry, events, notifications and a console as processes; Paderborn and Bielefeld exist."""
+def platform(stack: StackEndpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoutedPlatform]:
+    """Run registry, events, notifications and a console as processes; Paderborn, Bielefeld and three members exist."""
+    issuer = stack.keycloak_issuer or LOCAL_ISSUER
     try:
-        httpx.get(f"{ISSUER}/.well-known/openid-configuration", timeout=5).raise_for_status()
+        httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=5).raise_for_status()
     except httpx.HTTPError:
-        pytest.fail(f"Keycloak does not answer at {ISSUER}: `bash deploy/local/stack.sh up` starts it")
+        pytest.fail(f"Keycloak does not answer at {issuer}: `bash deploy/local/stack.sh up` starts it")
+    keycloak = Keycloak.from_issuer(issuer)
+    log_dir = tmp_path_factory.mktemp("logs")
     run = uuid.uuid4().hex[:8]
     env = {
         **stack.env(),
         "ENVIRONMENT": "test",
         "LOG_LEVEL": "WARNING",
-        "AUTH_JWKS_URL": f"{ISSUER}/protocol/openid-connect/certs",
-        "AUTH_ISSUER": ISSUER,
+        "AUTH_JWKS_URL": keycloak.jwks_url(),
+        "AUTH_ISSUER": issuer,
         "NOTIFICATIONS_SENDER_POLL_SECONDS": "0.2",
     }
     for name in CONSUMES:
         env[f"{name.upper()}_MONGODB_DATABASE"] = f"pages_{name}_{run}"
         env[f"{name.upper()}_CONSUMER_GROUP"] = f"pages-{name}-{run}"
     procs: dict[str, ServiceProcess] = {}
-    console: ServiceProcess | None = None
+    started: list[ServiceProcess] = []
+    running: RoutedPlatform | None = None
     try:
         asyncio.run(skip_history(stack.kafka_bootstrap_servers, f"pages-registry-{run}", CONSUMES["registry"]))
-        procs["registry"] = ServiceProcess("engagiert.registry.main", env=env).start(wait_ready=120)
-        _create_municipalities(procs["registry"].url)
+        procs["registry"] = ServiceProcess("engagiert.registry.main", env=env, log_dir=log_dir)
+        started.append(procs["registry"])
+        procs["registry"].start(wait_ready=120)
+        _create_municipalities(procs["registry"].url, keycloak)
         # Other sessions may publish thousands of registry facts at any time. The consumers start
         # right before this module's members, so those are among the first records they read.
         for name in ("events", "notifications"):
             asyncio.run(skip_history(stack.kafka_bootstrap_servers, f"pages-{name}-{run}", CONSUMES[name]))
-        volunteers = _register_volunteers(procs["registry"].url, run)
+        volunteers = _register_volunteers(procs["registry"].url, run, keycloak)
         for name in ("events", "notifications"):
-            procs[name] = ServiceProcess(f"engagiert.{name}.main", env=env).start(wait_ready=120)
+            procs[name] = ServiceProcess(f"engagiert.{name}.main", env=env, log_dir=log_dir)
+            started.append(procs[name])
+            procs[name].start(wait_ready=120)
         console_env = {
             **env,
             "CONSOLE_PUBLIC_BASE_URL": PUBLIC,
-            "CONSOLE_OIDC_ISSUER": ISSUER,
+            "CONSOLE_OIDC_ISSUER": issuer,
             "CONSOLE_REGISTRY_URL": procs["registry"].url,
             "CONSOLE_EVENTS_URL": procs["events"].url,
             "CONSOLE_NOTIFICATIONS_URL": procs["notifications"].url,
         }
-        console = ServiceProcess("engagiert.console.main", env=console_env).start(wait_ready=60)
-        yield RoutedPlatform(procs=procs, console=console, run=run, env=env, volunteers=volunteers)
+        console = ServiceProcess("engagiert.console.main", env=console_env, log_dir=log_dir)
+        started.append(console)
+        console.start(wait_ready=60)
+        running = RoutedPlatform(
+            procs=procs, console=console, run=run, env=env, keycloak=keycloak, volunteers=volunteers
+        )
+        yield running
     finally:
-        if console is not None:
-            console.stop()
-        for proc in procs.values():
-            proc.stop()
+        if running is not None:
+            running.stop()  # and drop the services' databases
+        else:
+            for proc in started:
+                proc.stop()
 
 
-def _create_municipalities(registry: str) -> None:
-    admin = {"Authorization": f"Bearer {keycloak_token('network-admin')}"}
+def _create_municipalities(registry: str, keycloak: Keycloak) -> None:
+    admin = bearer(keycloak.password_token("network-admin"))
     for ags, name in ((PADERBORN, "Paderborn"), (BIELEFELD, "Bielefeld")):
         created = httpx.post(
             registry + "/v1/municipalities", json={"ags": ags, "name": name, "kind": "Stadt"}, headers=admin, timeout=30
@@ -129,9 +143,9 @@ async def sign_in(browser: Browser, platform: RoutedPlatform, username: str, **o
     await context.route(re.compile(r"^http://127\.0\.0\.1:8000/"), to_console)
     page = await context.new_page()
     await page.goto(platform.url + "/")
-    await page.wait_for_url(lambda url: url.startswith(KEYCLOAK), timeout=30_000)
+    await page.wait_for_url(lambda url: url.startswith(platform.keycloak.url), timeout=30_000)
     await page.locator("#username").fill(username)
-    await page.locator("#password").fill(PASSWORD)
+    await page.locator("#password").fill(LOCAL_PASSWORD)
     await page.locator("#kc-login").click()
     await page.wait_for_url(lambda url: url.startswith(platform.url), timeout=30_000)
     await page.close()
@@ -165,9 +179,9 @@ def _family(run: str) -> str:
     return f"Ehrenamt{run}"
 
 
-def _register_volunteers(registry: str, run: str) -> dict[str, Any]:
+def _register_volunteers(registry: str, run: str, keycloak: Keycloak) -> dict[str, Any]:
     """Register three members with e-mail consent and 220 hours (Ehrenamtskarte threshold: 200), in the registry."""
-    headers = {"Authorization": f"Bearer {keycloak_token('paderborn-staff')}"}
+    headers = bearer(keycloak.password_token("paderborn-staff"))
     today = date.today()
     ids: dict[str, str] = {}
     # Other sessions publish Paderborn's members on the same topics: this module's members are told
@@ -209,7 +223,7 @@ def _register_volunteers(registry: str, run: str) -> dict[str, Any]:
 async def volunteers(platform: RoutedPlatform) -> dict[str, Any]:
     """Return the module's three members once the events service has proposed an Ehrenamtskarte for each."""
     found = platform.volunteers
-    headers = {"Authorization": f"Bearer {keycloak_token('paderborn-staff')}"}
+    headers = bearer(platform.token("paderborn-staff"))
     async with httpx.AsyncClient(base_url=platform.service("events"), headers=headers, timeout=30) as client:
 
         async def proposed() -> bool:

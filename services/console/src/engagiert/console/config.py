@@ -37,6 +37,9 @@ class ConsoleSettings(BaseSettings):
     oidc_client_id: str = "engagiert-console"
     oidc_client_secret: SecretStr = SecretStr(LOCAL_CLIENT_SECRET)
     oidc_scope: str = "openid profile email"
+    oidc_refresh_margin_seconds: int = Field(
+        default=30, ge=0, description="refresh the access token when it expires within this many seconds"
+    )
 
     session_idle_minutes: int = Field(default=30, ge=1, description="a session unused this long ends")
     session_max_hours: int = Field(default=10, ge=1, description="a session ends this long after sign-in")

@@ -47,7 +47,7 @@ StaffUser = Annotated[User, Depends(staff)]
 async def access_token(request: Request, user: CurrentUser) -> str:
     """Return a valid access token of the session, refreshed when it is about to expire."""
     tokens = Tokens.from_session(request.session[TOKENS_KEY])
-    if tokens.expiring():
+    if tokens.expiring(margin=request.app.state.settings.oidc_refresh_margin_seconds):
         oidc: Oidc = request.app.state.oidc
         try:
             tokens = await oidc.refresh(tokens)
@@ -56,6 +56,7 @@ async def access_token(request: Request, user: CurrentUser) -> str:
             request.session.clear()
             raise LoginRequired from None
         request.session[TOKENS_KEY] = tokens.to_session()
+        log.info("token_refreshed", expires_in=round(tokens.expires_at - time.time()))
     return tokens.access_token
 
 

@@ -20,8 +20,6 @@ from starlette.responses import RedirectResponse
 from engagiert.console.config import ConsoleSettings
 
 PROVIDER = "oidc"
-REFRESH_MARGIN_SECONDS = 30
-"""Refresh the access token when it expires within this many seconds (a page makes several calls)."""
 
 __all__ = ["OAuthError", "Oidc", "Tokens", "User"]
 
@@ -107,9 +105,9 @@ class Tokens:
     id_token: str | None
     expires_at: float
 
-    def expiring(self, *, now: float | None = None) -> bool:
-        """Return whether the access token expires within the refresh margin."""
-        return (now or time.time()) >= self.expires_at - REFRESH_MARGIN_SECONDS
+    def expiring(self, *, margin: float, now: float | None = None) -> bool:
+        """Return whether the access token expires within ``margin`` seconds (a page makes several calls)."""
+        return (now or time.time()) >= self.expires_at - margin
 
     def to_session(self) -> dict[str, Any]:
         """Return the tokens as stored in the session."""
