@@ -104,5 +104,5 @@ def test_production_with_jwks_and_own_secrets_starts(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("AUTH_JWKS_URL", "https://idp.example/realms/x/protocol/openid-connect/certs")
     monkeypatch.setenv("AUTH_LOCAL_KEY", "")
-    monkeypatch.setenv("LINK_SECRET", "s3cr3t-of-the-operator")
+    monkeypatch.setenv("LINK_SECRET", "s3cr3t-of-the-operator-32-bytes-or-more")
     assert ServiceSettings().environment == "production"
