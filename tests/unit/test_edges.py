@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from engagiert.shared.auth import Staff
 from engagiert.shared.logging import PersonalDataFilter, mask_secrets, redact_text
+from engagiert.shared.openapi import NO_CONTROL_CHARACTERS
 from engagiert.shared.runtime import ServiceRuntime
 from engagiert.shared.settings import ServiceSettings
 
@@ -38,12 +39,20 @@ def _app() -> Any:
     async def page(token: str) -> HTMLResponse:
         return HTMLResponse("<html><head><style>p{color:red}</style></head><body><p>hi</p></body></html>")
 
+    @router.post("/v1/csv")
+    async def read_csv(request: Request) -> int:
+        import csv
+        import io
+
+        return len(list(csv.reader(io.StringIO((await request.body()).decode()))))
+
     @router.get("/boom")
     async def boom() -> None:
         raise RuntimeError("kaputt")
 
     runtime.app.include_router(router)
     runtime.edge("/v1/import", max_body_bytes=64 * 1024)
+    runtime.edge("/v1/csv", max_body_bytes=1024 * 1024)
     runtime.edge("/rsvp/{token}", public=True, rate="5/minute", token=True)
     return runtime.app
 
@@ -145,6 +154,7 @@ async def test_the_openapi_document_lists_every_error_as_problem_json(client: ht
             "$ref": "#/components/schemas/Problem"
         }
     assert "HTTPValidationError" not in doc["components"]["schemas"]
+    assert doc["components"]["schemas"]["Note"]["properties"]["text"]["pattern"] == NO_CONTROL_CHARACTERS
     page = doc["paths"]["/rsvp/{token}"]["get"]["responses"]
     assert "text/html" in page["410"]["content"]
 
@@ -166,3 +176,10 @@ def test_access_log_lines_mask_tokens_and_codes() -> None:
     assert "/rsvp/[masked]?lang=de" in record.getMessage()
     assert mask_secrets("GET /x?code=abc123&lang=de") == "GET /x?code=[masked]&lang=de"
     assert "anna@example.org" not in redact_text("mail to anna@example.org")
+
+
+async def test_an_unreadable_csv_is_a_422(client: httpx.AsyncClient) -> None:
+    """A CSV field over the csv module's limit answers 422 problem+json, not 500."""
+    r = await client.post("/v1/csv", content=b"a," + b"x" * 200_000, headers={"content-type": "text/csv"})
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"

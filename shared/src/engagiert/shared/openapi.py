@@ -56,8 +56,31 @@ def _content(operation: dict[str, Any]) -> dict[str, Any]:
     return content
 
 
+NO_CONTROL_CHARACTERS = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f]*$"
+"""The pattern every input string meets: the edge refuses C0 controls but tab and newlines with 422."""
+
+
+def _constrain_strings(node: Any) -> None:
+    """Add :data:`NO_CONTROL_CHARACTERS` to every free-text string schema under ``node`` (in place)."""
+    if isinstance(node, list):
+        for item in node:
+            _constrain_strings(item)
+        return
+    if not isinstance(node, dict):
+        return
+    kind = node.get("type")
+    is_string = kind == "string" or (isinstance(kind, list) and "string" in kind)
+    if is_string and not any(k in node for k in ("format", "enum", "const", "pattern", "contentMediaType")):
+        node["pattern"] = NO_CONTROL_CHARACTERS
+    for key, value in node.items():
+        if key not in ("responses", "examples", "example", "default"):
+            _constrain_strings(value)
+
+
 def add_problem_responses(schema: dict[str, Any]) -> dict[str, Any]:
-    """Add the problem+json error responses to every operation of ``schema`` (in place) and return it."""
+    """Add the problem+json error responses and the no-control-characters pattern to ``schema`` (in place)."""
+    _constrain_strings(schema.get("paths", {}))
+    _constrain_strings(schema.get("components", {}).get("schemas", {}))
     schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     for item in schema.get("paths", {}).values():
         for method in _METHODS:

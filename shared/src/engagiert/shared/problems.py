@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -88,6 +89,19 @@ def install_problem_handlers(app: FastAPI) -> None:
             Problem(422, "Invalid request", f"{exc.error_count()} values are not valid", extra={"errors": errors}),
             request,
         )
+
+    @app.exception_handler(csv.Error)
+    async def _unreadable_csv(request: Request, exc: csv.Error) -> JSONResponse:
+        return problem_response(Problem(422, "Invalid file", f"the CSV cannot be read: {exc}"), request)
+
+    @app.exception_handler(UnicodeDecodeError)
+    async def _not_utf8(request: Request, exc: UnicodeDecodeError) -> JSONResponse:
+        return problem_response(Problem(422, "Invalid request", "the input is not valid UTF-8"), request)
+
+    @app.exception_handler(OverflowError)
+    async def _too_large_number(request: Request, exc: OverflowError) -> JSONResponse:
+        # The store takes 64-bit integers; pydantic's int has no bound, so a huge number got this far.
+        return problem_response(Problem(422, "Invalid request", "a number in the input is too large"), request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
