@@ -66,6 +66,9 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     runtime.publishes(topics.REGISTRY_INBOUND, [ConfirmErasure])
     runtime.app.include_router(api.router)
     runtime.app.include_router(api.public_router)
+    # The public routes: rate-limited per client; their paths carry the secret (masked in logs, no-store).
+    runtime.edge("/rsvp/{token}", public=True, token=True)
+    runtime.edge("/v1/honours/verify/{code}", public=True, token=True)
     return runtime.app
 
 
