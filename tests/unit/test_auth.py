@@ -120,7 +120,7 @@ def test_production_refuses_any_local_key(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("AUTH_JWKS_URL", "https://idp.example/realms/x/protocol/openid-connect/certs")
     monkeypatch.setenv("AUTH_ISSUER", "https://idp.example/realms/x")
     monkeypatch.setenv("AUTH_LOCAL_KEY", "an-own-key-of-the-operator")
-    monkeypatch.setenv("LINK_SECRET", "s3cr3t-of-the-operator")
+    monkeypatch.setenv("LINK_SECRET", "s3cr3t-of-the-operator-32-bytes-or-more")
     with pytest.raises(ValidationError, match="HS256"):
         ServiceSettings()
 
@@ -129,7 +129,7 @@ def test_production_needs_a_jwks_url(monkeypatch: pytest.MonkeyPatch) -> None:
     """Production without a JWKS URL does not start."""
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("AUTH_LOCAL_KEY", "")
-    monkeypatch.setenv("LINK_SECRET", "s3cr3t-of-the-operator")
+    monkeypatch.setenv("LINK_SECRET", "s3cr3t-of-the-operator-32-bytes-or-more")
     with pytest.raises(ValidationError, match="AUTH_JWKS_URL"):
         ServiceSettings()
 
@@ -174,7 +174,7 @@ def jwks_verifier(monkeypatch: pytest.MonkeyPatch, *keys: dict[str, Any], enviro
         auth_jwks_url="https://idp.example/certs",
         auth_issuer=ISSUER,
         auth_local_key=None if environment == "production" else SecretStr(LOCAL_AUTH_KEY),
-        link_secret=SecretStr("s3cr3t-of-the-operator"),
+        link_secret=SecretStr("s3cr3t-of-the-operator-32-bytes-or-more"),
     )
     verifier = TokenVerifier(settings)
     assert verifier._jwks is not None

@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
-from engagiert.registry.api import MAX_IMPORT_BYTES, ROUTERS
+from engagiert.registry.api import ROUTERS
+from engagiert.registry.api.import_export import MAX_IMPORT_BYTES
 from engagiert.registry.config import RegistrySettings
 from engagiert.registry.handlers import inbound_handler
 from engagiert.registry.repository import OUTBOX_COLLECTIONS, Repository
