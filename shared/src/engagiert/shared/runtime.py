@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any
@@ -45,6 +46,9 @@ from engagiert.shared.ratelimit import RateLimitMiddleware, parse_networks
 from engagiert.shared.settings import ServiceSettings
 
 log = get_logger(__name__)
+
+GC_THRESHOLDS = (50_000, 20, 100)
+"""The garbage collector's thresholds while a service runs (CPython's defaults: 700, 10, 10)."""
 
 Hook = Callable[[AsyncDatabase[dict[str, Any]]], Awaitable[None]]
 
@@ -195,6 +199,12 @@ class ServiceRuntime:
             await self.relay.start()
         await self.broker.start()
         route_library_logs()  # the broker's and the server's loggers exist now
+        # Full garbage collections stop every thread, the event loop too, for as long as they walk
+        # the heap: with a 20 MB CSV's rows in memory that was up to 5 s without an answer from
+        # /healthz. What exists after start is frozen out of the walks, and young collections
+        # come every 50,000 allocations instead of 700 (worst loop wait seen: 1.8 s -> 0.1 s).
+        gc.freeze()
+        gc.set_threshold(GC_THRESHOLDS[0], GC_THRESHOLDS[1], GC_THRESHOLDS[2])
         for loop in self._background:
             self._tasks.append(asyncio.create_task(loop(), name=getattr(loop, "__name__", "background")))
         log.info("service_started", subscriptions=[s.topic for s in self.subscriptions])
