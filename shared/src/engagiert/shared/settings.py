@@ -67,6 +67,7 @@ class ServiceSettings(BaseSettings):
             "auth_jwks_cooldown_seconds",
             "auth_jwks_timeout_seconds",
             "link_secret",
+            "link_secrets",
             "public_base_url",
             "topic_partitions",
             "trusted_proxies",
@@ -108,6 +109,10 @@ class ServiceSettings(BaseSettings):
     auth_local_issuer: str = "engagiert-local"
 
     link_secret: SecretStr = SecretStr("engagiert-local-link-secret-never-in-production")
+    link_secrets: SecretStr = Field(
+        default=SecretStr(""),
+        description="links' key ring 'kid:secret,kid:secret' (the first signs); LINK_SECRET verifies old links",
+    )
     public_base_url: str = "http://127.0.0.1:8000"
 
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
@@ -154,6 +159,10 @@ class ServiceSettings(BaseSettings):
         if "never-in-production" in self.link_secret.get_secret_value():
             raise ValueError("set LINK_SECRET to a secret of your own in production")
         require_strong_secret(self.link_secret, name="LINK_SECRET")
+        from engagiert.shared.signing import parse_ring
+
+        for kid, secret in parse_ring(self.link_secrets.get_secret_value()):
+            require_strong_secret(secret, name=f"LINK_SECRETS entry {kid}")
         return self
 
     @property
