@@ -165,6 +165,14 @@ class ServiceSettings(BaseSettings):
             require_strong_secret(secret, name=f"LINK_SECRETS entry {kid}")
         return self
 
+    def link_keys(self) -> Any:
+        """Return the links' :class:`~engagiert.shared.signing.LinkKeyRing` (``LINK_SECRETS``, then ``LINK_SECRET``)."""
+        from engagiert.shared.signing import LinkKeyRing
+
+        return LinkKeyRing.from_settings(
+            self.link_secrets.get_secret_value(), legacy_secret=self.link_secret.get_secret_value()
+        )
+
     @property
     def group_id(self) -> str:
         """Return the Kafka consumer group of this service."""
