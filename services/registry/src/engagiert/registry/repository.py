@@ -22,8 +22,9 @@ HOURS = "hours"
 FIGURES = "hours_figures"
 """Per member: the running sums of its hours (see ``domain.RunningFigures``), guarded by ``rev``."""
 INBOX = "inbox"
-OUTBOX_COLLECTIONS = (MEMBERS, HOURS)
-"""The collections whose documents carry an outbox."""
+OUTBOX_COLLECTIONS = (MEMBERS, FIGURES, HOURS)
+"""The collections whose documents carry an outbox (``hours`` for entries written before the
+figures carried their facts)."""
 
 Doc = dict[str, Any]
 
@@ -264,9 +265,9 @@ class Repository:
             {"_id": 1, "member_id": 1, "hours": 1, "date_from": 1, "date_to": 1},
         ).to_list(None)
 
-    async def insert_hours(self, docs: Sequence[tuple[Doc, Sequence[OutgoingRecord]]]) -> int:
-        """Insert hours documents with their events, skipping existing ids; return how many were new."""
-        return await insert_new(self.hours, [{**d, **outbox_fields(r)} for d, r in docs])
+    async def insert_hours(self, docs: Sequence[Doc]) -> int:
+        """Insert hours documents, skipping existing ids; return how many were new (facts go with the figures)."""
+        return await insert_new(self.hours, docs)
 
     async def delete_hours_of(self, member_id: str) -> None:
         """Delete a member's hours documents and running figures."""
@@ -281,18 +282,19 @@ class Repository:
         return {d["_id"] for d in docs}
 
     async def figures_of(self, member_ids: Sequence[str]) -> dict[str, Doc]:
-        """Return the running figures documents of these members (by ``_id``), where kept."""
-        docs = await self.figures.find({"_id": {"$in": list(member_ids)}}).to_list(None)
+        """Return the running figures documents of these members (by ``_id``, without outbox), where kept."""
+        docs = await self.figures.find({"_id": {"$in": list(member_ids)}}, {OUTBOX: 0}).to_list(None)
         return {d["_id"]: d for d in docs}
 
-    async def save_figures(self, changes: Sequence[tuple[str, int | None, Doc]]) -> set[str]:
-        """Write ``(member_id, revision read or None for new, fields)``; return the members that changed meanwhile.
+    async def save_figures(self, changes: Sequence[tuple[str, int | None, Doc, Sequence[OutgoingRecord]]]) -> set[str]:
+        """Write ``(member_id, revision read or None for new, fields, facts)``; return the members changed meanwhile.
 
         Each write is guarded by the revision read (a new document by its ``_id``), so two writers
         never lose each other's hours: the loser learns it here and starts again from a fresh read.
+        The facts go into the same write's outbox.
         """
         conflicts: set[str] = set()
-        new = [{"_id": m, "rev": 1, **fields} for m, rev, fields in changes if rev is None]
+        new = [{"_id": m, "rev": 1, **fields, **outbox_fields(r)} for m, rev, fields, r in changes if rev is None]
         if new:
             try:
                 await self.figures.insert_many(new, ordered=False)
@@ -301,16 +303,18 @@ class Repository:
                 if any(e.get("code") != DUPLICATE_KEY for e in errors):
                     raise
                 conflicts.update(new[e["index"]]["_id"] for e in errors)
-        updates = [(m, rev, fields) for m, rev, fields in changes if rev is not None]
+        updates = [(m, rev, fields, r) for m, rev, fields, r in changes if rev is not None]
         if updates:
             token = uuid.uuid4().hex  # tells this call's writes from a concurrent writer's
             ops = [
-                UpdateOne({"_id": m, "rev": rev}, {"$set": {**fields, "rev": rev + 1, "written_by": token}})
-                for m, rev, fields in updates
+                UpdateOne(
+                    {"_id": m, "rev": rev}, with_outbox({"$set": {**fields, "rev": rev + 1, "written_by": token}}, r)
+                )
+                for m, rev, fields, r in updates
             ]
             if await bulk_write(self.figures, ops, ordered=False) < len(ops):
-                now = await self.figures_of([m for m, _, _ in updates])
-                conflicts.update(m for m, _, _ in updates if (now.get(m) or {}).get("written_by") != token)
+                now = await self.figures_of([m for m, _, _, _ in updates])
+                conflicts.update(m for m, _, _, _ in updates if (now.get(m) or {}).get("written_by") != token)
         return conflicts
 
     # -- inbox ---------------------------------------------------------------------------------------

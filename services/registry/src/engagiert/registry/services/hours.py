@@ -49,9 +49,10 @@ class Hours(UseCases):
 
         The totals come from the members' running figures (``hours_figures``), so an entry costs
         the same whatever the member's history. Those figures are written first, guarded by their
-        revision, listing the entries they count that are not stored yet (``pending``); then the
-        entries go in with their facts. A crash in between leaves them pending: the redelivery
-        finds them counted and does not count them again.
+        revision, listing the entries they count that are not stored yet (``pending``) and carrying
+        the entries' facts in their outbox (one outbox per member and batch, not one per entry);
+        then the entries go in. A crash in between leaves them pending: the redelivery finds them
+        counted and neither counts them nor publishes their facts again.
         """
         for attempt in range(SAVE_ATTEMPTS):
             try:
@@ -83,13 +84,15 @@ class Hours(UseCases):
                     continue
                 keep.append(p)
             pending[member_id] = keep
-        docs: list[tuple[Doc, list[OutgoingRecord]]] = []
+        docs: list[Doc] = []
+        facts: dict[str, list[OutgoingRecord]] = {m: [] for m in member_ids}
         out: list[Doc] = []
         for entry_id, (member, item, reported_by) in fresh.items():
             if entry_id in existing:
                 continue
             member_id = member["_id"]
-            if not any(p["id"] == entry_id for p in pending[member_id]):
+            counted = any(p["id"] == entry_id for p in pending[member_id])
+            if not counted:
                 entry = HoursEntry(hours=item.hours, date_from=item.date_from, date_to=item.date_to)
                 figures[member_id].add(entry, today=today)
                 pending[member_id].append(
@@ -123,13 +126,16 @@ class Hours(UseCases):
                 "reported_by": reported_by[:200],
                 "recorded_at": now,
             }
-            docs.append((doc, [self._record(fact)]))
+            docs.append(doc)
+            if not counted:  # a counted entry's fact went out with the figures that counted it
+                facts[member_id].append(self._record(fact))
             out.append({**fact.model_dump(mode="json")})
         changes = [
             (
                 m,
                 stored[m]["rev"] if m in stored else None,
                 {"years": figures[m].years, "days": figures[m].pruned_days(today=today), "pending": pending[m]},
+                facts[m],
             )
             for m in member_ids
         ]
