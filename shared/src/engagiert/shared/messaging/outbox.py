@@ -110,6 +110,10 @@ class OutboxRelay:
     async def _run(self) -> None:
         backoff = self._poll
         while True:
+            # Cleared before the drain, not after: a write that wakes the relay while it drains
+            # (after its query passed that collection) gets another round at once instead of
+            # waiting for the next poll (OUTBOX_POLL_SECONDS, 0.5 s by default).
+            self._wake.clear()
             try:
                 await self.drain()
                 backoff = self._poll
@@ -120,9 +124,10 @@ class OutboxRelay:
                     transient=is_transient_store_error(exc),
                 )
                 backoff = min(backoff * 2, 5.0)
+                if not self._stopping:
+                    self._wake.clear()  # after a failure the backoff holds, however many writes wake it
             if self._stopping:
                 return
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)
 
