@@ -1,5 +1,5 @@
 # engagiert: the front door. `make up` brings the platform up; `make test` runs every test.
-# Both do all set-up on a fresh machine (Java 17, Go, Python 3.11 must be there).
+# Both do all set-up on a fresh machine (Java 17, Go, Python 3.11 must be there; Keycloak takes a Java 21+).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help

@@ -105,8 +105,10 @@ declare -A STOP_SIGNAL=([postgres]=INT)
 # http://127.0.0.1:$KEYCLOAK_PORT/realms/engagiert. The realm comes from keycloak/engagiert-realm.json.
 KEYCLOAK_VERSION=26.5.6    # org.keycloak:keycloak-quarkus-dist (zip)
 KEYCLOAK_PORT=${KEYCLOAK_PORT:-8080}
-KEYCLOAK_TIMEOUT=${KEYCLOAK_TIMEOUT:-240}  # seconds until the realm's discovery document answers
+KEYCLOAK_TIMEOUT=${KEYCLOAK_TIMEOUT:-420}  # seconds until the realm's discovery document answers
 KEYCLOAK_HEAP_OPTS=${KEYCLOAK_HEAP_OPTS:--Xms64m -Xmx512m}
+# jboss-threads needs this on Java 24+ (else its worker threads die with an IllegalAccessError).
+KEYCLOAK_JAVA_OPTS=${KEYCLOAK_JAVA_OPTS-"--add-opens=java.base/java.lang=ALL-UNNAMED"}
 # The master realm's administrator (local only; tests use it to rotate keys and create realms).
 KEYCLOAK_ADMIN_USER=${KEYCLOAK_ADMIN_USER:-admin}
 KEYCLOAK_ADMIN_PASSWORD=${KEYCLOAK_ADMIN_PASSWORD:-engagiert-admin}
@@ -607,7 +609,7 @@ start_keycloak() {
     say "keycloak: starting $KEYCLOAK_VERSION on $KEYCLOAK_URL (realm $KEYCLOAK_REALM, Java $(java_major "$KEYCLOAK_JAVA_HOME/bin/java"))"
     # The bootstrap admin (master realm, local only) is created on the first start only.
     launch keycloak env JAVA_HOME="$KEYCLOAK_JAVA_HOME" JAVA="$KEYCLOAK_JAVA_HOME/bin/java" \
-      JAVA_OPTS_KC_HEAP="$KEYCLOAK_HEAP_OPTS" \
+      JAVA_OPTS_KC_HEAP="$KEYCLOAK_HEAP_OPTS" JAVA_OPTS_APPEND="$KEYCLOAK_JAVA_OPTS" \
       KC_BOOTSTRAP_ADMIN_USERNAME="$KEYCLOAK_ADMIN_USER" KC_BOOTSTRAP_ADMIN_PASSWORD="$KEYCLOAK_ADMIN_PASSWORD" \
       "$KEYCLOAK_HOME/bin/kc.sh" start-dev --import-realm \
       --http-host=127.0.0.1 --http-port="$KEYCLOAK_PORT" --hostname="$KEYCLOAK_URL" \
@@ -621,8 +623,9 @@ wait_keycloak() {
 }
 
 cmd_keycloak_restart() {
-  need_venv
+  need curl ss setsid flock
   take_lock
+  install_keycloak
   stop_components keycloak
   start_keycloak
   wait_keycloak
