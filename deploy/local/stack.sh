@@ -374,8 +374,9 @@ check_kafka_logging() {
 # per-document locks to its update and findAndModify commands (engagiert_doclocks.go,
 # update-locks.patch), lets PostgreSQL answer `_id` lookups by its index and `$in` filters at
 # all (pushdown.patch; without it every lookup by _id scans the table and every `$in` reads and
-# decodes the whole collection), and gives `$ne`/`$nin` through an array of documents MongoDB's
-# meaning (ne-on-arrays.patch).
+# decodes the whole collection), gives `$ne`/`$nin` through an array of documents MongoDB's
+# meaning (ne-on-arrays.patch), and writes the documents one update changed in one transaction
+# instead of one each (update-batch.patch; the outbox relay's clean-up is one such update).
 FERRETDB_PATCH_DIR=$SCRIPT_DIR/ferretdb
 
 ferretdb_patch_id() {
