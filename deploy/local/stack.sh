@@ -32,6 +32,7 @@ MAILPIT_HTTP_PORT=${MAILPIT_HTTP_PORT:-8025}
 REGISTRY_PORT=${REGISTRY_PORT:-8001}
 EVENTS_PORT=${EVENTS_PORT:-8002}
 NOTIFICATIONS_PORT=${NOTIFICATIONS_PORT:-8003}
+CONSOLE_PORT=${CONSOLE_PORT:-8000}
 TOPIC_PARTITIONS=${TOPIC_PARTITIONS:-3}
 KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xmx512m -Xms256m}
 INFRA_TIMEOUT=${INFRA_TIMEOUT:-90}       # seconds until Kafka/FerretDB/Mailpit must be healthy
@@ -67,7 +68,7 @@ if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
 fi
 
 INFRA=(kafka postgres ferretdb mailpit)
-SERVICES=(registry events notifications)
+SERVICES=(registry events notifications console)
 
 # What a component's command line contains: guards against a recycled pid in a stale pid file.
 declare -A MARKER=(
@@ -78,6 +79,7 @@ declare -A MARKER=(
   [registry]=engagiert.registry.main:app
   [events]=engagiert.events.main:app
   [notifications]=engagiert.notifications.main:app
+  [console]=engagiert.console.main:app
 )
 declare -A PORTS=(
   [kafka]="$KAFKA_PORT $KAFKA_CONTROLLER_PORT"
@@ -87,13 +89,14 @@ declare -A PORTS=(
   [registry]="$REGISTRY_PORT"
   [events]="$EVENTS_PORT"
   [notifications]="$NOTIFICATIONS_PORT"
+  [console]="$CONSOLE_PORT"
 )
 # Which variable a user sets to move a component to another port (for error messages).
 declare -A PORT_VARS=(
   [$KAFKA_PORT]=KAFKA_PORT [$KAFKA_CONTROLLER_PORT]=KAFKA_CONTROLLER_PORT
   [$MONGODB_PORT]=MONGODB_PORT [$POSTGRES_PORT]=POSTGRES_PORT [$SMTP_PORT]=SMTP_PORT [$MAILPIT_HTTP_PORT]=MAILPIT_HTTP_PORT
   [$REGISTRY_PORT]=REGISTRY_PORT [$EVENTS_PORT]=EVENTS_PORT
-  [$NOTIFICATIONS_PORT]=NOTIFICATIONS_PORT
+  [$NOTIFICATIONS_PORT]=NOTIFICATIONS_PORT [$CONSOLE_PORT]=CONSOLE_PORT
 )
 # The signal that stops a component (default TERM). PostgreSQL: SIGINT = "fast" shutdown (SIGTERM
 # would wait for every client to disconnect).
@@ -321,6 +324,7 @@ service_port() {
     registry) echo "$REGISTRY_PORT" ;;
     events) echo "$EVENTS_PORT" ;;
     notifications) echo "$NOTIFICATIONS_PORT" ;;
+    console) echo "$CONSOLE_PORT" ;;
   esac
 }
 service_healthy_port() {
@@ -329,6 +333,7 @@ service_healthy_port() {
 registry_healthy() { service_healthy_port "$REGISTRY_PORT"; }
 events_healthy() { service_healthy_port "$EVENTS_PORT"; }
 notifications_healthy() { service_healthy_port "$NOTIFICATIONS_PORT"; }
+console_healthy() { service_healthy_port "$CONSOLE_PORT"; }  # ready = the sign-in provider answers
 
 # --- install -------------------------------------------------------------------------------------
 
@@ -910,6 +915,10 @@ cmd_services_up() {
         NOTIFICATIONS_SMTP_HOST=127.0.0.1 \
         NOTIFICATIONS_SMTP_PORT="$SMTP_PORT" \
         TOPIC_PARTITIONS="$TOPIC_PARTITIONS" \
+        CONSOLE_REGISTRY_URL="http://127.0.0.1:$REGISTRY_PORT" \
+        CONSOLE_EVENTS_URL="http://127.0.0.1:$EVENTS_PORT" \
+        CONSOLE_NOTIFICATIONS_URL="http://127.0.0.1:$NOTIFICATIONS_PORT" \
+        CONSOLE_PUBLIC_BASE_URL="http://127.0.0.1:$CONSOLE_PORT" CONSOLE_OIDC_ISSUER="$KEYCLOAK_ISSUER" \
         ENVIRONMENT=local \
         AUTH_ISSUER="$KEYCLOAK_ISSUER" AUTH_JWKS_URL="$KEYCLOAK_ISSUER/protocol/openid-connect/certs" \
         "$REPO_DIR/.venv/bin/uvicorn" "$module" --host 127.0.0.1 --port "$port" \
@@ -1030,7 +1039,7 @@ Usage: $0 <command>
                  and chromium (browser tests) if no /usr/bin/chromium exists
   up             install, then start Kafka, PostgreSQL, FerretDB, Mailpit and Keycloak $KEYCLOAK_VERSION (what is not
                  running) and create topics
-  services-up    start registry, events and notifications (uvicorn) and wait for /readyz
+  services-up    start registry, events, notifications and the console (uvicorn) and wait for /readyz
   services-down  stop the services
   down           stop the services and the infrastructure
   status         one line per component: state, pid, port, health
