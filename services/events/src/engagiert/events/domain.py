@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -14,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engagiert.shared.contracts.members import MemberSnapshot
 from engagiert.shared.contracts.recognition import HonourKind
+from engagiert.shared.signing import CardKeyRing, LinkKeyRing, SignatureError
 
 # -- the member read model ---------------------------------------------------------------------
 
@@ -207,41 +205,69 @@ class LinkError(ValueError):
         self.reason: LinkFailure = reason
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+def _ring(keys: LinkKeyRing | str) -> LinkKeyRing:
+    # A plain secret is the ring of one legacy key (tests and callers from before the ring).
+    return keys if isinstance(keys, LinkKeyRing) else LinkKeyRing.from_settings("", legacy_secret=keys)
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _mac(secret: str, purpose: str, payload: str) -> bytes:
-    # The purpose is part of the MAC: an RSVP link cannot pass as a card code, and vice versa.
-    return hmac.new(secret.encode(), f"{purpose}|{payload}".encode(), hashlib.sha256).digest()[:18]
-
-
-def sign_link(secret: str, *, purpose: LinkPurpose, subject: str, expires_at: datetime) -> str:
-    """Return a URL-safe token binding ``subject`` to ``purpose`` until ``expires_at``."""
-    payload = f"{subject}|{int(expires_at.timestamp())}"
-    return f"{_b64(payload.encode())}.{_b64(_mac(secret, purpose, payload))}"
-
-
-def verify_link(secret: str, token: str, *, purpose: LinkPurpose, now: datetime) -> tuple[str, datetime]:
-    """Return (subject, expiry) of a valid token; raise :class:`LinkError` otherwise."""
+def _expiry(seconds: str) -> datetime:
     try:
-        payload_b64, mac_b64 = token.split(".")
-        payload = _unb64(payload_b64).decode()
-        mac = _unb64(mac_b64)
-        subject, expires = payload.rsplit("|", 1)
-        expires_at = datetime.fromtimestamp(int(expires), tz=UTC)
-    except (ValueError, UnicodeDecodeError):
-        raise LinkError("malformed") from None
-    # compare_digest prevents timing attacks that would guess the MAC byte by byte
-    if not hmac.compare_digest(mac, _mac(secret, purpose, payload)):
-        raise LinkError("forged")
+        return datetime.fromtimestamp(int(seconds), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        raise LinkError("malformed") from None  # a crafted expiry beyond what a date holds
+
+
+def sign_link(keys: LinkKeyRing | str, *, purpose: LinkPurpose, subject: str, expires_at: datetime) -> str:
+    """Return a URL-safe token binding ``subject`` to ``purpose`` until ``expires_at`` (under the ring's first key)."""
+    return _ring(keys).sign(f"{subject}|{int(expires_at.timestamp())}", purpose=purpose)
+
+
+def verify_link(keys: LinkKeyRing | str, token: str, *, purpose: LinkPurpose, now: datetime) -> tuple[str, datetime]:
+    """Return (subject, expiry) of a token any key of the ring signed; raise :class:`LinkError` otherwise."""
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise LinkError("malformed")
+    try:
+        payload = _ring(keys).verify(token, purpose=purpose)
+    except SignatureError as exc:
+        raise LinkError("forged" if exc.reason == "forged" else "malformed") from None
+    subject, sep, expires = payload.rpartition("|")
+    if not sep:
+        raise LinkError("malformed")
+    expires_at = _expiry(expires)
     if now >= expires_at:
         raise LinkError("expired")
     return subject, expires_at
+
+
+def sign_card(cards: CardKeyRing, *, subject: str, expires_at: datetime) -> str:
+    """Return a card's verification code: a JWS (EdDSA) of the card's subject and expiry, with the key's id."""
+    return cards.sign({"sub": subject, "exp": int(expires_at.timestamp())})
+
+
+def verify_card_code(cards: CardKeyRing, links: LinkKeyRing | str, code: str, *, now: datetime) -> str:
+    """Return the subject of a genuine, unexpired card code; raise :class:`LinkError` otherwise.
+
+    Codes of three parts are Ed25519 JWS (any key of the card ring); codes of two parts were
+    signed before, with HMAC under ``LINK_SECRET``, and still verify.
+    """
+    if len(code) > MAX_TOKEN_LENGTH:
+        raise LinkError("malformed")
+    if code.count(".") == 1:
+        return verify_link(links, code, purpose="card", now=now)[0]
+    try:
+        claims = cards.verify(code)
+    except SignatureError as exc:
+        raise LinkError("forged" if exc.reason == "forged" else "malformed") from None
+    subject, expires = claims.get("sub"), claims.get("exp")
+    if not isinstance(subject, str) or not isinstance(expires, int):
+        raise LinkError("malformed")
+    if now >= _expiry(str(expires)):
+        raise LinkError("expired")
+    return subject
+
+
+MAX_TOKEN_LENGTH = 2048
+"""Longer links and codes are refused as malformed before any decoding."""
 
 
 # -- honours -----------------------------------------------------------------------------------

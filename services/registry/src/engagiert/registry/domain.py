@@ -22,6 +22,7 @@ from engagiert.shared.contracts import (
     MemberSnapshot,
 )
 from engagiert.shared.contracts.base import Channel, EntityId, Field_, Hours, Language, MemberStatus
+from engagiert.shared.text import fold
 
 MunicipalityKind = Literal["Stadt", "Gemeinde", "Kreis", "Bezirksregierung"]
 OrganisationKind = Literal["Verein", "Initiative", "Freiwilligenagentur", "Stiftung", "Kirchengemeinde", "Sonstige"]
@@ -209,8 +210,8 @@ def stable_id(prefix: str, *parts: str) -> str:
 
 
 def normalise_name(text: str) -> str:
-    """Return ``text`` folded for comparison (case, surrounding and repeated blanks)."""
-    return " ".join(text.casefold().split())
+    """Return ``text`` folded for duplicate keys and search (NFKC, invisible characters, case, blanks)."""
+    return fold(text)
 
 
 def email_key(email: str | None) -> str | None:
