@@ -1,5 +1,5 @@
 # engagiert: the front door. `make up` brings the platform up; `make test` runs every test.
-# Both do all set-up on a fresh machine (Java 17, Go, Python 3.11 must be there).
+# Both do all set-up on a fresh machine (Java 17, Go, Python 3.11 must be there; Keycloak takes a Java 21+).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -16,7 +16,7 @@ help: ## list the targets
 bootstrap: ## install uv and the locked Python dependencies into .venv
 	@bash tools/bootstrap.sh
 
-up: bootstrap ## start Kafka, the store, Mailpit, Keycloak and the three services; returns when all are healthy
+up: bootstrap ## start Kafka, the store, Mailpit, Keycloak, the three services and the console; returns when all are healthy
 	@$(STACK) up
 	@$(STACK) services-up
 	@echo
@@ -24,6 +24,7 @@ up: bootstrap ## start Kafka, the store, Mailpit, Keycloak and the three service
 	@echo "  registry       http://127.0.0.1:$${REGISTRY_PORT:-8001}/docs   AsyncAPI: /asyncapi"
 	@echo "  events         http://127.0.0.1:$${EVENTS_PORT:-8002}/docs   AsyncAPI: /asyncapi"
 	@echo "  notifications  http://127.0.0.1:$${NOTIFICATIONS_PORT:-8003}/docs   AsyncAPI: /asyncapi"
+	@echo "  console        http://127.0.0.1:$${CONSOLE_PORT:-8000}/   users (password engagiert): paderborn-staff, paderborn-reader, bielefeld-staff, owl-staff, network-admin"
 	@echo "  mail (Mailpit) http://127.0.0.1:$${MAILPIT_HTTP_PORT:-8025}/  (SMTP 127.0.0.1:$${SMTP_PORT:-1025})"
 	@echo "  sign-in        http://127.0.0.1:$${KEYCLOAK_PORT:-8080}/realms/engagiert  (Keycloak; local users: deploy/local/README.md)"
 	@echo "  a staff token: make token"
@@ -52,7 +53,7 @@ token-local: bootstrap ## print a token signed with the local key instead (no Ke
 lint: bootstrap ## ruff (lint + format check) and mypy
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy shared/src services/registry/src services/events/src services/notifications/src
+	.venv/bin/mypy shared/src services/registry/src services/events/src services/notifications/src services/console/src
 
 format: bootstrap ## format the code
 	.venv/bin/ruff format .

@@ -53,6 +53,23 @@ def hours_last_12_months(entries: Iterable[Mapping[str, Any]], today: date) -> f
     return round(sum(float(e["hours"]) for e in entries if start < str(e["date"]) <= end), 2)
 
 
+def member_hours_last_12_months(member: Mapping[str, Any], today: date) -> float:
+    """Return a read-model member's hours of the 12 months up to and including ``today``.
+
+    The read model keeps hours per day (``hours_by_day``, days of the window and later); a member
+    written before that keeps its entries in ``hours``: both count.
+    """
+    start = _minus_years(today, 1).isoformat()
+    end = today.isoformat()
+    by_day = sum(float(h) for day, h in (member.get("hours_by_day") or {}).items() if start < day <= end)
+    return round(by_day + hours_last_12_months(member.get("hours") or [], today), 2)
+
+
+def window_start(today: date) -> str:
+    """Return the last day before the 12 months up to ``today`` (days on or before it no longer count)."""
+    return _minus_years(today, 1).isoformat()
+
+
 def hours_by_year(entries: Iterable[Mapping[str, Any]]) -> dict[int, float]:
     """Return the hours per calendar year."""
     years: dict[int, float] = {}
@@ -139,7 +156,7 @@ def matches(
     if status == "left" or (status == "paused" and not criteria.include_paused):
         return False
     minimum = criteria.min_hours_last_12_months
-    if minimum is not None and hours_last_12_months(member.get("hours") or [], today) < minimum:
+    if minimum is not None and member_hours_last_12_months(member, today) < minimum:
         return False
     if criteria.min_years is not None and years_of_engagement(member, today) < criteria.min_years:
         return False
@@ -328,7 +345,7 @@ def ehrenamtskarte_eligibility(member: Mapping[str, Any], rules: HonourRules, to
         return None
     rule = threshold_on(today)
     per_year = rules.hours_per_year_override if rules.hours_per_year_override is not None else rule.hours_per_year
-    hours = hours_last_12_months(member.get("hours") or [], today)
+    hours = member_hours_last_12_months(member, today)
     if hours >= per_year or (rules.hours_per_year_override is None and hours / WEEKS_PER_YEAR >= rule.hours_per_week):
         return Eligibility("ehrenamtskarte", f"{hours:g} h in 12 Monaten (Schwelle {per_year:g} h)")
     return None
@@ -345,7 +362,7 @@ def eligible_honours(member: Mapping[str, Any], rules: HonourRules, today: date)
     years = years_of_engagement(member, today)
     if years >= JUBILAEUM_YEARS and _old_enough(member, rules.min_age, today):
         found.append(Eligibility("jubilaeums-ehrenamtskarte", f"{years:g} Jahre Engagement"))
-    hours = hours_last_12_months(member.get("hours") or [], today)
+    hours = member_hours_last_12_months(member, today)
     if hours >= rules.engagementnachweis_min_hours and member.get("status", "active") == "active":
         found.append(Eligibility("engagementnachweis", f"{hours:g} h in 12 Monaten"))
     return found
