@@ -274,7 +274,11 @@ class ServiceRuntime:
         async def healthz() -> dict[str, str]:
             return {"status": "ok"}
 
-        @router.get("/readyz", summary="Readiness: Kafka and the store answer, consumers run")
+        @router.get(
+            "/readyz",
+            summary="Readiness: Kafka and the store answer, consumers run and make progress",
+            responses={503: {"description": "Not ready: the checks say which part"}},
+        )
         async def readyz() -> JSONResponse:
             checks = await self.readiness()
             ok = all(checks.values())
