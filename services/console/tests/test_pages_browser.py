@@ -350,7 +350,7 @@ async def test_a_guest_is_checked_in_at_the_door_on_a_phone(
     page = await (await signed_in("paderborn-staff")).new_page()
     await page.set_viewport_size({"width": 375, "height": 740})
     await page.goto(platform.url + invited["path"])
-    await page.get_by_role("link", name="Einlass").click()
+    await page.get_by_role("link", name="Einlass", exact=True).click()
     await expect(page.locator("#checkin-count")).to_have_text("0 von 1 Zugesagten sind da.")
     await page.get_by_label("Name").fill(given)
     await page.get_by_role("button", name="Suchen").click()
