@@ -368,7 +368,8 @@ async def test_a_guest_is_checked_in_at_the_door_on_a_phone(
     ).to_contain_text("ja")
     csv = await page.request.get(platform.url + invited["path"] + "/venue.csv")
     assert csv.ok
-    assert f"{volunteers['family']};{given};1;ja" in await csv.text()
+    # The events service chooses the separator (',' since its CSV hardening; ';' before).
+    assert re.search(rf"{volunteers['family']}[;,]{given}[;,]1[;,]ja", await csv.text())
     await page.close()
 
 
