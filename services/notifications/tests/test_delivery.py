@@ -29,6 +29,7 @@ from engagiert.shared.contracts import (
     NotificationCancelRequested,
     NotificationRequested,
 )
+from engagiert.shared.contracts.letters import HonourGrantedLetter, InvitationLetter, RsvpReminderLetter
 from engagiert.shared.envelope import OutgoingRecord, make_record
 from engagiert.shared.testing import (
     ServiceProcess,
@@ -45,6 +46,7 @@ pytestmark = pytest.mark.integration
 
 AGS = "05774032"
 STAFF = auth_header([AGS], "staff")
+HONOUR = HonourGrantedLetter.example().to_params()
 
 
 def member_record(member_id: str, *, email: str | None, language: str = "de", channels: list[str] | None = None,
@@ -66,7 +68,10 @@ def member_record(member_id: str, *, email: str | None, language: str = "de", ch
 
 def request_record(member_id: str, template: str = "invitation", **extra: Any) -> OutgoingRecord:
     """Return a NotificationRequested record."""
-    params = extra.pop("params", {"event_title": "Empfang zum Ehrenamtstag", "event_date": "05.12.2026"})
+    default = InvitationLetter.example().to_params() | {"event_title": "Empfang zum Ehrenamtstag"}
+    if template == "rsvp-reminder":
+        default = RsvpReminderLetter.example().to_params() | {"event_title": "Empfang zum Ehrenamtstag"}
+    params = extra.pop("params", default)
     return make_record(
         NotificationRequested(municipality=AGS, member_id=member_id, template=template, params=params, **extra),  # type: ignore[arg-type]
         source="/tests",
@@ -173,7 +178,7 @@ async def test_request_arrives_once_in_member_language_with_branding_and_replay_
 
         mails = await eventually(lambda: h.mails_to(address))
         assert len(mails) == 1
-        assert mails[0]["Subject"] == "Invitation: Empfang zum Ehrenamtstag"
+        assert mails[0]["Subject"] == "Invitation: Empfang zum Ehrenamtstag on 5 December 2026"
         full = await h.mail(mails[0]["ID"])
         assert "Stadt Paderborn" in full["HTML"]
         assert "https://www.paderborn.de/logo.png" in full["HTML"]
@@ -200,7 +205,10 @@ async def test_request_arrives_once_in_member_language_with_branding_and_replay_
         await h.requests(marker)
         await eventually(lambda: _has_subject(h, address, "marker"))
         mails = await h.mails_to(address)
-        assert sorted(m["Subject"] for m in mails) == ["Invitation: Empfang zum Ehrenamtstag", "marker"]
+        assert sorted(m["Subject"] for m in mails) == [
+            "Invitation: Empfang zum Ehrenamtstag on 5 December 2026",
+            "marker",
+        ]
         assert len(await h.deliveries(member_id=member_id)) == 2
 
         # Another municipality's staff sees nothing of it.
@@ -209,13 +217,13 @@ async def test_request_arrives_once_in_member_language_with_branding_and_replay_
 
         preview = await h.client.post(
             f"/v1/municipalities/{AGS}/templates/honour-granted/preview",
-            json={"language": "de", "params": {"honour_title": "<Ehrenamtskarte NRW>"}},
+            json={"language": "de", "params": HONOUR | {"honour_kind": "local-award", "honour_title": "<Ehrenpreis>"}},
             headers=STAFF,
         )
         assert preview.status_code == 200, preview.text
         body = preview.json()
-        assert body["subject"] == "Herzlichen Glückwunsch: <Ehrenamtskarte NRW>"
-        assert "&lt;Ehrenamtskarte NRW&gt;" in body["html"]
+        assert body["subject"] == "Herzlichen Glückwunsch: Ihre Auszeichnung „<Ehrenpreis>“"
+        assert "&lt;Ehrenpreis&gt;" in body["html"]
         assert "Stadt Paderborn" in body["html"]
 
 
@@ -297,7 +305,7 @@ async def test_erasure_removes_address_and_content_and_is_confirmed(harness: Any
         member_id = f"m-{uuid.uuid4().hex[:10]}"
         address = f"{member_id}@example.org"
         await h.members(member_record(member_id, email=address))
-        request = request_record(member_id, template="honour-granted", params={"honour_title": "Ehrenamtskarte"})
+        request = request_record(member_id, template="honour-granted", params=HONOUR)
         await h.requests(request)
         await eventually(lambda: _status(h, request.id, "sent"))
         db = h.service.repo

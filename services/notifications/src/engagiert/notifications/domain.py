@@ -107,11 +107,14 @@ class PreviewRequest(_Model):
 
 
 class RenderedMessage(BaseModel):
-    """A rendered message: subject, plain text and HTML."""
+    """A rendered message: subject, plain text and HTML; the attachments are sent, not stored or shown."""
 
     subject: str
     text: str
     html: str
+    calendar: bytes | None = Field(default=None, exclude=True)
+    calendar_method: Literal["REQUEST", "CANCEL"] | None = Field(default=None, exclude=True)
+    images: dict[str, bytes] = Field(default_factory=dict, exclude=True, description="content id -> PNG")
 
 
 class DeliveryPublic(BaseModel):
