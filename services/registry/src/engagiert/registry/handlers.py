@@ -20,6 +20,6 @@ def inbound_handler(service: Callable[[], RegistryService]) -> BatchHandler:
     """Return the batch handler of the inbound topic (``service`` gives the use cases once the store is bound)."""
 
     async def handle(events: Sequence[Envelope[Any]]) -> None:
-        await service().apply_inbound(events)
+        await service().inbound.apply_inbound(events)
 
     return handle

@@ -12,7 +12,7 @@ from engagiert.shared.envelope import make_record, parse_record
 from engagiert.shared.testing import consume_until, produce_records
 from engagiert.shared.topics import REGISTRY_MEMBERS
 
-from .conftest import PADERBORN, READER_PB, STAFF_PB, Registry, member_body, wait_until
+from ..conftest import PADERBORN, READER_PB, STAFF_PB, Registry, member_body, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from engagiert.shared.messaging.dlq import H_ERROR, H_REASON
 from engagiert.shared.testing import consume_until, produce_records
 from engagiert.shared.topics import dlq
 
-from .conftest import PADERBORN, READER_PB, STAFF_PB, Registry, member_body, wait_until
+from ..conftest import PADERBORN, READER_PB, STAFF_PB, Registry, member_body, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from engagiert.registry.services import CSV_COLUMNS
+from engagiert.registry.services.import_export import CSV_COLUMNS
 
-from .conftest import PADERBORN, READER_PB, STAFF_PB, Registry
+from ..conftest import PADERBORN, READER_PB, STAFF_PB, Registry
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,58 @@
+"""Holds what every group of use cases shares: the errors, the store, the clock and the records of facts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from engagiert.registry.repository import Doc, Repository
+from engagiert.shared.contracts import Engagement
+from engagiert.shared.contracts.base import EventData
+from engagiert.shared.envelope import OutgoingRecord, make_record
+
+
+class NotFound(Exception):
+    """The resource does not exist in this municipality."""
+
+
+class DuplicateMember(Exception):
+    """A member with the same e-mail, or the same name and date of birth, exists in the municipality."""
+
+    def __init__(self, existing_id: str) -> None:
+        super().__init__(existing_id)
+        self.existing_id = existing_id
+
+
+class AlreadyExists(Exception):
+    """A resource with this key exists."""
+
+
+class InvalidChange(Exception):
+    """The change breaks a rule (says which in the message)."""
+
+
+def utc_now() -> datetime:
+    """Return the current time in UTC (the default clock)."""
+    return datetime.now(UTC)
+
+
+@dataclass(kw_only=True)
+class UseCases:
+    """Holds what every group of use cases needs: the store, the source of its facts, the relay's wake-up, the clock."""
+
+    repo: Repository
+    source: str
+    notify: Callable[[], None]
+    clock: Callable[[], datetime]
+
+    def _record(self, data: EventData) -> OutgoingRecord:
+        """Return the record of a fact, with the municipality extension (snapshots carry it inside)."""
+        member = getattr(data, "member", None)
+        municipality = getattr(data, "municipality", None) or (member.municipality if member else None)
+        return make_record(data, source=self.source, municipality=municipality)
+
+
+def engagements_of(doc: Doc) -> list[Engagement]:
+    """Return the engagements of a member document."""
+    return [Engagement.model_validate(e) for e in doc.get("engagements") or []]
