@@ -19,7 +19,7 @@ from engagiert.notifications import domain
 from engagiert.notifications.config import NotificationsSettings
 from engagiert.notifications.mailer import SmtpMailer
 from engagiert.notifications.main import build_mailer, create_app
-from engagiert.notifications.services import NotificationService
+from engagiert.notifications.services import Notifications
 from engagiert.shared.contracts import (
     Consent,
     Contact,
@@ -89,7 +89,7 @@ class Harness:
         self.requests_topic = requests
 
     @property
-    def service(self) -> NotificationService:
+    def service(self) -> Notifications:
         return self.app.state.notifications  # type: ignore[no-any-return]
 
     @property
@@ -360,8 +360,8 @@ async def test_two_senders_with_leases_shorter_than_a_batch_send_each_message_on
     total = 40
     async with harness(lease_seconds=2.0, smtp_rate_per_second=10, smtp_pool_size=2, sender_chunk=4) as h:
         settings = h.service.settings
-        other = NotificationService(repo=h.service.repo, settings=settings, mailer=build_mailer(settings))
-        second = asyncio.create_task(other.run_sender())
+        other = Notifications.build(repo=h.service.repo, settings=settings, mailer=build_mailer(settings))
+        second = asyncio.create_task(other.sender.run_sender())
         try:
             run = uuid.uuid4().hex[:8]
             ids = [f"m-lease-{run}-{i}" for i in range(total)]

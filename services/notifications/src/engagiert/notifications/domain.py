@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
@@ -18,6 +18,11 @@ SuppressionReason = Literal["no-consent", "member-left", "member-erased", "no-ad
 TEMPLATE_NAMES: tuple[str, ...] = TemplateName.__args__  # type: ignore[attr-defined]
 LANGUAGES: tuple[str, ...] = ("de", "en")
 DEFAULT_LANGUAGE = "de"
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware, in UTC (the one clock every use case reads)."""
+    return datetime.now(UTC)
 
 
 def delivery_id_for(request_event_id: str) -> str:

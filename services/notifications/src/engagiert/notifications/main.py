@@ -12,7 +12,7 @@ from engagiert.notifications.config import NotificationsSettings
 from engagiert.notifications.handlers import members_handler, requests_handler
 from engagiert.notifications.mailer import SmtpMailer
 from engagiert.notifications.repository import CONTACTS, DELIVERIES, SENDS, Repository
-from engagiert.notifications.services import NotificationService
+from engagiert.notifications.services import Notifications
 from engagiert.shared import topics
 from engagiert.shared.contracts import ConfirmErasure, DeliveryFailed, DeliverySent, DeliverySuppressed
 from engagiert.shared.runtime import ServiceRuntime
@@ -40,29 +40,29 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
         settings, title="engagiert notifications", description="The notifications service of engagiert."
     )
     mailer = build_mailer(settings)
-    service: NotificationService | None = None
+    service: Notifications | None = None
 
     async def start(db: AsyncDatabase[dict[str, Any]]) -> None:
         nonlocal service
         repo = Repository(db)
         await repo.ensure_indexes()
-        service = NotificationService(repo=repo, settings=settings, mailer=mailer, on_outbox=runtime.relay.notify)
+        service = Notifications.build(repo=repo, settings=settings, mailer=mailer, on_outbox=runtime.relay.notify)
         runtime.app.state.notifications = service
 
-    def current() -> NotificationService:
+    def current() -> Notifications:
         if service is None:
             raise RuntimeError("the service has not started")
         return service
 
     async def handle_members(events: Any) -> None:
-        await members_handler(current())(events)
+        await members_handler(current().contacts)(events)
 
     async def handle_requests(events: Any) -> None:
-        await requests_handler(current())(events)
+        await requests_handler(current().requests)(events)
 
     async def sender() -> None:
         try:
-            await current().run_sender()
+            await current().sender.run_sender()
         finally:
             await mailer.close()
 
@@ -78,7 +78,8 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
     runtime.outbox(CONTACTS)
     runtime.background(sender)
     runtime.app.state.mailer = mailer
-    runtime.app.include_router(api.router)
+    for router in api.ROUTERS:
+        runtime.app.include_router(router)
     return runtime.app
 
 

@@ -1,4 +1,4 @@
-"""Use cases of notifications: keep the contacts, accept and cancel requests, send due deliveries, resend."""
+"""Sending: claim due deliveries, check consent, render and send them over SMTP, journal what was accepted."""
 
 from __future__ import annotations
 
@@ -11,36 +11,22 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.message import Message
 from typing import Any, Literal
 
 from engagiert.notifications import domain
 from engagiert.notifications.config import NotificationsSettings
+from engagiert.notifications.domain import utcnow
 from engagiert.notifications.mailer import PermanentSmtpError, SmtpMailer, TransientSmtpError, compose
 from engagiert.notifications.rendering import Renderer
 from engagiert.notifications.repository import Doc, Repository
-from engagiert.shared.contracts import (
-    ConfirmErasure,
-    DeliveryFailed,
-    DeliverySent,
-    DeliverySuppressed,
-    MemberConsentChanged,
-    MemberErased,
-    MemberRegistered,
-    MemberStatusChanged,
-    MemberUpdated,
-    NotificationCancelRequested,
-    NotificationRequested,
-)
-from engagiert.shared.envelope import Envelope, OutgoingRecord, make_record
+from engagiert.notifications.services.branding import Branding
+from engagiert.shared.contracts import DeliveryFailed, DeliverySent, DeliverySuppressed
+from engagiert.shared.envelope import OutgoingRecord, make_record
 from engagiert.shared.logging import get_logger
 
 log = get_logger(__name__)
-
-BRANDING_CACHE_SECONDS = 10.0
-"""How long a process reuses a municipality's branding; another replica's change shows after this."""
-
 
 _CLAIM: Doc = {"lease_until": "", "claim": ""}
 """The fields of a claim, unset when a delivery leaves ``sending``."""
@@ -72,107 +58,20 @@ def _requeue(not_before: datetime, now: datetime) -> Doc:
     return {"$set": {"status": "queued", "not_before": not_before, "updated_at": now}, "$unset": dict(_CLAIM)}
 
 
-def utcnow() -> datetime:
-    """Return the current time, timezone-aware, in UTC."""
-    return datetime.now(UTC)
-
-
 @dataclass(kw_only=True)
-class NotificationService:
-    """The use cases of the service, with their dependencies passed in."""
+class Sender:
+    """Sends due deliveries in claimed batches and logs each outcome; asks ``branding`` for the municipality's."""
 
     repo: Repository
     settings: NotificationsSettings
     mailer: SmtpMailer
+    branding: Branding
     renderer: Renderer = field(default_factory=Renderer)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a delivery is queued (a request, a resend): the sender looks at once."""
     on_outbox: Any = None
     """Called after a write that added outbox entries (``runtime.relay.notify``)."""
-    _branding_cache: dict[str, tuple[float, Doc]] = field(default_factory=dict, init=False)
     _accepted: int = field(default=0, init=False)
-
-    # -- contacts (registry.members.v1) --------------------------------------------------------
-
-    async def apply_member_events(self, events: Sequence[Envelope[Any]]) -> None:
-        """Apply member facts to the contacts read model, in order, each once (revisions guard)."""
-        for env in events:
-            data = env.data
-            if isinstance(data, MemberRegistered | MemberUpdated):
-                doc = domain.contact_from_snapshot(data.member)
-                if not await self.repo.insert_contact(doc):
-                    fields = {k: v for k, v in doc.items() if k not in ("_id", "revision")}
-                    await self.repo.update_contact_if_newer(data.member.member_id, data.member.revision, fields)
-            elif isinstance(data, MemberStatusChanged):
-                await self.repo.update_contact_if_newer(data.member_id, data.revision, {"status": data.status})
-            elif isinstance(data, MemberConsentChanged):
-                channels = [] if data.consent.withdrawn_at else list(data.consent.channels)
-                await self.repo.update_contact_if_newer(data.member_id, data.revision, {"consent_channels": channels})
-            elif isinstance(data, MemberErased):
-                await self.erase(data, event_id=env.id)
-
-    async def erase(self, data: MemberErased, *, event_id: str) -> None:
-        """Delete a member's contact and the content of their messages, then confirm (DSGVO Art. 17)."""
-        now = utcnow()
-        # Content first: when we crash in between, the replayed event finds content left to erase.
-        erased = await self.repo.erase_content(data.member_id, now)
-        confirm = make_record(
-            ConfirmErasure(
-                member_id=data.member_id, municipality=data.municipality, service="notifications", erased_at=now
-            ),
-            source=self.settings.source,
-            event_id=f"notifications-erasure-{event_id}"[:200],
-        )
-        tombstone: Doc = {
-            "_id": data.member_id,
-            "municipality": data.municipality,
-            "erased": True,
-            "erased_at": data.erased_at,
-            "revision": 2**62,  # no later snapshot (a replay) may bring the data back
-        }
-        await self.repo.erase_contact(data.member_id, tombstone, [confirm])
-        log.info("member_erased", member_id=data.member_id, municipality=data.municipality, deliveries=erased)
-        self._notify_outbox()
-
-    # -- requests (notifications.requests.v1) --------------------------------------------------
-
-    async def apply_requests(self, events: Sequence[Envelope[Any]]) -> None:
-        """Queue requested deliveries (idempotent by event id) and apply cancellations, in order."""
-        now = utcnow()
-        pending: list[Doc] = []
-        for env in events:
-            data = env.data
-            if isinstance(data, NotificationRequested):
-                pending.append(self._new_delivery(env.id, data, now))
-            elif isinstance(data, NotificationCancelRequested):
-                await self.repo.insert_deliveries(pending)
-                pending = []
-                count = await self.repo.cancel(
-                    municipality=data.municipality, cancel_key=data.cancel_key, member_id=data.member_id, now=now
-                )
-                log.info("deliveries_cancelled", municipality=data.municipality, count=count, event_id=env.id)
-        inserted = await self.repo.insert_deliveries(pending)
-        if inserted:
-            self.wake.set()
-
-    def _new_delivery(self, event_id: str, data: NotificationRequested, now: datetime) -> Doc:
-        not_before = max(data.not_before, now) if data.not_before else now
-        return {
-            "_id": domain.delivery_id_for(event_id),
-            "request_id": event_id,
-            "municipality": data.municipality,
-            "member_id": data.member_id,
-            "template": data.template,
-            "params": dict(data.params),
-            "channel": data.channel,
-            "not_before": not_before,
-            "cancel_key": data.cancel_key,
-            "status": "queued",
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-
-    # -- sending -------------------------------------------------------------------------------
 
     async def run_sender(self) -> None:
         """Send due deliveries until cancelled: poll, or wake when a request arrives."""
@@ -390,7 +289,7 @@ class NotificationService:
         if time.monotonic() > deadline:
             return _Outcome("skip")
         assert contact is not None
-        branding = await self.branding_of(doc["municipality"])
+        branding = await self.branding.branding_of(doc["municipality"])
         rendered = self.renderer.render(
             doc["template"],
             language=contact.get("language") or domain.DEFAULT_LANGUAGE,
@@ -479,73 +378,3 @@ class NotificationService:
     def _notify_outbox(self) -> None:
         if self.on_outbox is not None:
             self.on_outbox()
-
-    # -- branding, preview, resend -------------------------------------------------------------
-
-    async def branding_of(self, municipality: str) -> Doc:
-        """Return a municipality's branding (the default until it sets one), cached for a few seconds."""
-        cached = self._branding_cache.get(municipality)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        branding = await self._load_branding(municipality)
-        self._branding_cache[municipality] = (time.monotonic() + BRANDING_CACHE_SECONDS, branding)
-        return branding
-
-    async def _load_branding(self, municipality: str) -> Doc:
-        stored = await self.repo.get_branding(municipality)
-        if stored is None:
-            return domain.default_branding(municipality)
-        return {
-            "municipality": municipality,
-            "name": stored["name"],
-            "signature": stored.get("signature", ""),
-            "logo_url": stored.get("logo_url"),
-        }
-
-    async def set_branding(self, municipality: str, update: domain.BrandingUpdate) -> Doc:
-        """Store a municipality's branding and return it."""
-        fields = update.model_dump(mode="json")
-        await self.repo.put_branding(municipality, fields, utcnow())
-        self._branding_cache.pop(municipality, None)
-        return {"municipality": municipality, **fields}
-
-    async def preview(self, municipality: str, name: str, request: domain.PreviewRequest) -> domain.RenderedMessage:
-        """Render template ``name`` with the municipality's branding and sample data."""
-        return self.renderer.render(
-            name,
-            language=request.language,
-            params=dict(request.params),
-            member={"given_name": request.given_name, "family_name": request.family_name},
-            branding=await self.branding_of(municipality),
-        )
-
-    async def resend(self, municipality: str, delivery_id: str) -> Doc | None:
-        """Queue a new delivery with the same request as ``delivery_id`` (staff action); None if unknown."""
-        original = await self.repo.delivery(municipality, delivery_id)
-        if original is None:
-            return None
-        if original["status"] in ("queued", "sending"):
-            raise ValueError("the delivery is still queued or being sent")
-        number = await self.repo.count_resend(delivery_id)
-        now = utcnow()
-        doc: Doc = {
-            "_id": f"{delivery_id}-r{number}",
-            "request_id": original["request_id"],
-            "municipality": municipality,
-            "member_id": original["member_id"],
-            "template": original["template"],
-            "params": original.get("params") or {},
-            "channel": original.get("channel", "email"),
-            "not_before": now,
-            "cancel_key": None,
-            "status": "queued",
-            "attempts": 0,
-            "resend_of": delivery_id,
-            "created_at": now,
-            "updated_at": now,
-        }
-        if original.get("content_erased"):
-            doc["content_erased"] = True
-        await self.repo.insert_delivery(doc)
-        self.wake.set()
-        return doc

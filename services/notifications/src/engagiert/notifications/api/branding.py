@@ -1,0 +1,40 @@
+"""HTTP routes of templates and branding: branding settings, template preview; parse, authorise, call a use case."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from engagiert.notifications.domain import BrandingPublic, BrandingUpdate, PreviewRequest, RenderedMessage
+from engagiert.notifications.services import Branding
+from engagiert.shared.auth import Reader, Staff
+from engagiert.shared.contracts.notifications import TemplateName
+
+router = APIRouter(prefix="/v1/municipalities/{ags}", tags=["notifications"])
+
+
+def _service(request: Request) -> Branding:
+    service: Branding = request.app.state.notifications.branding
+    return service
+
+
+Service = Annotated[Branding, Depends(_service)]
+
+
+@router.get("/branding", summary="The municipality's branding of its messages")
+async def get_branding(ags: str, _p: Reader, service: Service) -> BrandingPublic:
+    """Return the branding (the default until the municipality sets one)."""
+    return BrandingPublic.model_validate(await service.branding_of(ags))
+
+
+@router.put("/branding", summary="Set the municipality's branding: name, signature, logo URL")
+async def put_branding(ags: str, body: BrandingUpdate, _p: Staff, service: Service) -> BrandingPublic:
+    """Store the branding used by every message of this municipality."""
+    return BrandingPublic.model_validate(await service.set_branding(ags, body))
+
+
+@router.post("/templates/{name}/preview", summary="Render a template with sample data and the branding")
+async def preview(ags: str, name: TemplateName, body: PreviewRequest, _p: Staff, service: Service) -> RenderedMessage:
+    """Return subject, plain text and HTML of a template as a member would get it."""
+    return await service.preview(ags, name, body)

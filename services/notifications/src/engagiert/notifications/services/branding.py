@@ -1,0 +1,60 @@
+"""Templates and branding: a municipality's branding of its messages and the preview of a template with it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from engagiert.notifications import domain
+from engagiert.notifications.domain import utcnow
+from engagiert.notifications.rendering import Renderer
+from engagiert.notifications.repository import Doc, Repository
+
+BRANDING_CACHE_SECONDS = 10.0
+"""How long a process reuses a municipality's branding; another replica's change shows after this."""
+
+
+@dataclass(kw_only=True)
+class Branding:
+    """Reads (cached) and stores a municipality's branding and renders template previews with it."""
+
+    repo: Repository
+    renderer: Renderer = field(default_factory=Renderer)
+    _branding_cache: dict[str, tuple[float, Doc]] = field(default_factory=dict, init=False)
+
+    async def branding_of(self, municipality: str) -> Doc:
+        """Return a municipality's branding (the default until it sets one), cached for a few seconds."""
+        cached = self._branding_cache.get(municipality)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        branding = await self._load_branding(municipality)
+        self._branding_cache[municipality] = (time.monotonic() + BRANDING_CACHE_SECONDS, branding)
+        return branding
+
+    async def _load_branding(self, municipality: str) -> Doc:
+        stored = await self.repo.get_branding(municipality)
+        if stored is None:
+            return domain.default_branding(municipality)
+        return {
+            "municipality": municipality,
+            "name": stored["name"],
+            "signature": stored.get("signature", ""),
+            "logo_url": stored.get("logo_url"),
+        }
+
+    async def set_branding(self, municipality: str, update: domain.BrandingUpdate) -> Doc:
+        """Store a municipality's branding and return it."""
+        fields = update.model_dump(mode="json")
+        await self.repo.put_branding(municipality, fields, utcnow())
+        self._branding_cache.pop(municipality, None)
+        return {"municipality": municipality, **fields}
+
+    async def preview(self, municipality: str, name: str, request: domain.PreviewRequest) -> domain.RenderedMessage:
+        """Render template ``name`` with the municipality's branding and sample data."""
+        return self.renderer.render(
+            name,
+            language=request.language,
+            params=dict(request.params),
+            member={"given_name": request.given_name, "family_name": request.family_name},
+            branding=await self.branding_of(municipality),
+        )

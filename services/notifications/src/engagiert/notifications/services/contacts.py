@@ -1,0 +1,78 @@
+"""Contacts: the read model of members' contacts and consent (from registry.members.v1) and its erasure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engagiert.notifications import domain
+from engagiert.notifications.config import NotificationsSettings
+from engagiert.notifications.domain import utcnow
+from engagiert.notifications.repository import Doc, Repository
+from engagiert.shared.contracts import (
+    ConfirmErasure,
+    MemberConsentChanged,
+    MemberErased,
+    MemberRegistered,
+    MemberStatusChanged,
+    MemberUpdated,
+)
+from engagiert.shared.envelope import Envelope, make_record
+from engagiert.shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(kw_only=True)
+class Contacts:
+    """Keeps the contacts read model from member facts and erases a member's data (DSGVO Art. 17)."""
+
+    repo: Repository
+    settings: NotificationsSettings
+    on_outbox: Any = None
+    """Called after a write that added outbox entries (``runtime.relay.notify``)."""
+
+    async def apply_member_events(self, events: Sequence[Envelope[Any]]) -> None:
+        """Apply member facts to the contacts read model, in order, each once (revisions guard)."""
+        for env in events:
+            data = env.data
+            if isinstance(data, MemberRegistered | MemberUpdated):
+                doc = domain.contact_from_snapshot(data.member)
+                if not await self.repo.insert_contact(doc):
+                    fields = {k: v for k, v in doc.items() if k not in ("_id", "revision")}
+                    await self.repo.update_contact_if_newer(data.member.member_id, data.member.revision, fields)
+            elif isinstance(data, MemberStatusChanged):
+                await self.repo.update_contact_if_newer(data.member_id, data.revision, {"status": data.status})
+            elif isinstance(data, MemberConsentChanged):
+                channels = [] if data.consent.withdrawn_at else list(data.consent.channels)
+                await self.repo.update_contact_if_newer(data.member_id, data.revision, {"consent_channels": channels})
+            elif isinstance(data, MemberErased):
+                await self.erase(data, event_id=env.id)
+
+    async def erase(self, data: MemberErased, *, event_id: str) -> None:
+        """Delete a member's contact and the content of their messages, then confirm (DSGVO Art. 17)."""
+        now = utcnow()
+        # Content first: when we crash in between, the replayed event finds content left to erase.
+        erased = await self.repo.erase_content(data.member_id, now)
+        confirm = make_record(
+            ConfirmErasure(
+                member_id=data.member_id, municipality=data.municipality, service="notifications", erased_at=now
+            ),
+            source=self.settings.source,
+            event_id=f"notifications-erasure-{event_id}"[:200],
+        )
+        tombstone: Doc = {
+            "_id": data.member_id,
+            "municipality": data.municipality,
+            "erased": True,
+            "erased_at": data.erased_at,
+            "revision": 2**62,  # no later snapshot (a replay) may bring the data back
+        }
+        await self.repo.erase_contact(data.member_id, tombstone, [confirm])
+        log.info("member_erased", member_id=data.member_id, municipality=data.municipality, deliveries=erased)
+        self._notify_outbox()
+
+    def _notify_outbox(self) -> None:
+        if self.on_outbox is not None:
+            self.on_outbox()
