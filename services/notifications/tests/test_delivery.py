@@ -30,6 +30,7 @@ from engagiert.shared.contracts import (
     NotificationRequested,
 )
 from engagiert.shared.contracts.letters import HonourGrantedLetter, InvitationLetter, RsvpReminderLetter
+from engagiert.shared.contracts.members import MunicipalityProfile, MunicipalityProfileChanged, PostalAddress
 from engagiert.shared.envelope import OutgoingRecord, make_record
 from engagiert.shared.testing import (
     ServiceProcess,
@@ -185,6 +186,8 @@ async def test_request_arrives_once_in_member_language_with_branding_and_replay_
         assert "Dear Erika Mustermann" in full["Text"]
         assert "Am Abdinghof 11" in full["Text"]
 
+        # The mail server may show the message a moment before the sender's chunk is journaled.
+        await eventually(lambda: _status(h, request.id, "sent"))
         log = await h.deliveries(request_id=request.id)
         assert [(d["status"], d["attempts"]) for d in log] == [("sent", 1)]
         assert "queued as" in log[0]["answer"]  # the server's answer, from the send journal
@@ -471,3 +474,48 @@ async def _mails_with_subject(stack: StackEndpoints, subject: str) -> list[dict[
 
 async def _at_least(found: Awaitable[list[Any]], n: int) -> bool:
     return len(await found) >= n
+
+
+async def test_the_registry_profile_signs_the_invitation_with_reply_to_and_a_calendar_entry(harness: Any) -> None:
+    """The municipality's profile names the sender and the Reply-To; the invitation carries a text/calendar part at 17:00."""
+    async with harness() as h:
+        profile = MunicipalityProfile(
+            ags=AGS,
+            revision=1,
+            name="Stadt Paderborn",
+            kind="Stadt",
+            contact_point_name="Anlaufstelle für ehrenamtliches Engagement",
+            contact_point_email="ehrenamt@paderborn.example",
+            contact_point_phone="05251 88-11000",
+            postal_address=PostalAddress(street="Am Abdinghof 11", postal_code="33098", city="Paderborn"),
+        )
+        member_id = f"m-{uuid.uuid4().hex[:10]}"
+        address = f"{member_id}@example.org"
+        await h.members(
+            make_record(MunicipalityProfileChanged(municipality=AGS, profile=profile), source="/tests"),
+            member_record(member_id, email=address),
+        )
+        await eventually(lambda: _branded(h))
+        await h.requests(request_record(member_id))
+        mails = await eventually(lambda: h.mails_to(address))
+        full = await h.mail(mails[0]["ID"])
+        assert full["From"]["Name"] == "Stadt Paderborn – Anlaufstelle für ehrenamtliches Engagement"
+        assert full["ReplyTo"][0]["Address"] == "ehrenamt@paderborn.example"
+        assert "5. Dezember 2026, 17:00 bis 20:00 Uhr" in full["Text"]
+        assert "Am Abdinghof 11" in full["Text"]
+        calendars = [a for a in full["Attachments"] if a["ContentType"].startswith("text/calendar")]
+        assert len(calendars) == 1, full["Attachments"]
+        async with httpx.AsyncClient(base_url=h.stack.mailpit_api_url, timeout=10) as mp:
+            ics = (await mp.get(f"/api/v1/message/{mails[0]['ID']}/part/{calendars[0]['PartID']}")).content
+        assert b"DTSTART;TZID=Europe/Berlin:20261205T170000" in ics
+
+        # Staff's setting wins over the profile.
+        resp = await h.client.put(f"/v1/municipalities/{AGS}/branding", json={"colour": "#7a1f1f"}, headers=STAFF)
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["colour"] == "#7a1f1f"
+        assert resp.json()["contact_name"] == "Anlaufstelle für ehrenamtliches Engagement"
+
+
+async def _branded(h: Harness) -> bool:
+    resp = await h.client.get(f"/v1/municipalities/{AGS}/branding", headers=STAFF)
+    return resp.status_code == 200 and resp.json().get("email") == "ehrenamt@paderborn.example"

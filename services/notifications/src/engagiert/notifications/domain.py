@@ -6,7 +6,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl
 
 from engagiert.shared.contracts.base import Language
 from engagiert.shared.contracts.members import MemberSnapshot
@@ -81,25 +81,79 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class BrandingUpdate(_Model):
-    """A municipality's branding of its messages."""
+DEFAULT_COLOUR = "#005a9c"
+"""A dark blue with 7:1 contrast to white: the buttons' colour until a municipality sets its own."""
 
-    name: str = Field(min_length=1, max_length=200, description="e.g. 'Stadt Paderborn'")
+
+class BrandingUpdate(_Model):
+    """Staff's branding of a municipality's messages: what is set here wins over the registry's profile."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200, description="e.g. 'Stadt Paderborn'")
     signature: str = Field(
         default="", max_length=2000, description="signature of the contact point, several lines allowed"
     )
     logo_url: HttpUrl | None = None
+    colour: str | None = Field(
+        default=None, pattern=r"^#[0-9a-fA-F]{6}$", description="buttons and rules; dark enough for white text"
+    )
+    contact_name: str | None = Field(default=None, max_length=200, description="the contact point's name")
+    email: EmailStr | None = Field(default=None, description="Reply-To of the messages")
+    phone: str | None = Field(default=None, max_length=40)
+    address: str | None = Field(default=None, max_length=500, description="postal address, one line per row")
+    website: HttpUrl | None = None
 
 
-class BrandingPublic(BrandingUpdate):
-    """A municipality's branding as stored."""
+class BrandingPublic(BaseModel):
+    """A municipality's branding as its messages show it (the registry's profile, staff's settings on top)."""
 
     municipality: str
+    name: str
+    signature: str = ""
+    logo_url: str | None = None
+    colour: str = DEFAULT_COLOUR
+    contact_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    website: str | None = None
 
 
 def default_branding(ags: str) -> dict[str, Any]:
-    """Return the branding used until a municipality sets its own."""
+    """Return the branding used until the registry's profile arrives or staff set one."""
     return {"municipality": ags, "name": f"Kommune {ags}", "signature": "", "logo_url": None}
+
+
+def branding_from_profile(profile: dict[str, Any]) -> dict[str, Any]:
+    """Return the branding a municipality's profile (``municipality.profile-changed``) gives its messages."""
+    address = profile.get("postal_address") or {}
+    lines = [address.get("street"), " ".join(p for p in (address.get("postal_code"), address.get("city")) if p)]
+    return {
+        "municipality": profile["ags"],
+        "name": profile["name"],
+        "contact_name": profile.get("contact_point_name"),
+        "email": profile.get("contact_point_email"),
+        "phone": profile.get("contact_point_phone"),
+        "address": "\n".join(line for line in lines if line) or None,
+        "website": profile.get("website"),
+        "logo_url": profile.get("logo_url"),
+    }
+
+
+def merge_branding(ags: str, profile: dict[str, Any] | None, stored: dict[str, Any] | None) -> dict[str, Any]:
+    """Return the branding of a municipality: the default, the registry's profile over it, staff's settings on top."""
+    branding: dict[str, Any] = {**default_branding(ags), "colour": DEFAULT_COLOUR}
+    if profile:
+        branding.update({k: v for k, v in branding_from_profile(profile).items() if v is not None})
+    for key, value in (stored or {}).items():
+        if key in BrandingUpdate.model_fields and value not in (None, ""):
+            branding[key] = value
+    return branding
+
+
+def sender_name(branding: dict[str, Any]) -> str:
+    """Return the From display name: "Stadt Paderborn – Anlaufstelle für ehrenamtliches Engagement"."""
+    contact = branding.get("contact_name")
+    return f"{branding['name']} – {contact}" if contact else str(branding["name"])
 
 
 class PreviewRequest(_Model):

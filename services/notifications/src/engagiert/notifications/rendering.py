@@ -24,14 +24,18 @@ from markupsafe import Markup, escape
 from pydantic import AnyUrl, ValidationError
 
 from engagiert.notifications.calendar_entry import CalendarEntry, Method, build_entry, uid_for
-from engagiert.notifications.domain import DEFAULT_LANGUAGE, LANGUAGES, TEMPLATE_NAMES, RenderedMessage
+from engagiert.notifications.domain import (
+    DEFAULT_COLOUR,
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    TEMPLATE_NAMES,
+    RenderedMessage,
+)
 from engagiert.notifications.formatting import Formatter
 from engagiert.shared.contracts.letters import LETTERS, LetterParams, RsvpConfirmationLetter, letter_params
 from engagiert.shared.problems import Problem
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
-DEFAULT_COLOUR = "#005a9c"
-"""A dark blue with 7:1 contrast to white: the buttons' colour until a municipality sets its own."""
 
 WORDS: dict[str, dict[str, str]] = {
     "de": {

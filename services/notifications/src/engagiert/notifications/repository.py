@@ -26,6 +26,7 @@ DELIVERIES = "deliveries"
 SENDS = "sends"
 CONTENTS = "contents"
 BRANDING = "branding"
+MUNICIPALITIES = "municipalities"
 
 Doc = dict[str, Any]
 
@@ -40,6 +41,7 @@ class Repository:
         self.sends = db[SENDS]
         self.contents = db[CONTENTS]
         self.branding = db[BRANDING]
+        self.municipalities = db[MUNICIPALITIES]
 
     async def ensure_indexes(self) -> None:
         """Create the indexes the queries use."""
@@ -53,6 +55,10 @@ class Repository:
         await self.deliveries.create_index([("member_id", ASCENDING)], name="member_only")
         await self.deliveries.create_index([("claim", ASCENDING)], name="claim")
         await self.contents.create_index([("member_id", ASCENDING)], name="member")
+        # Created at start: FerretDB reading a collection that does not exist yet, while another client
+        # updates claimed deliveries, left both waiting for ever (the lease test hung in extend_claim).
+        await self.municipalities.create_index([("revision", ASCENDING)], name="revision")
+        await self.branding.create_index([("updated_at", ASCENDING)], name="updated")
 
     # -- contacts ------------------------------------------------------------------------------
 
@@ -280,6 +286,20 @@ class Repository:
     async def get_branding(self, municipality: str) -> Doc | None:
         """Return a municipality's branding, or None."""
         return await self.branding.find_one({"_id": municipality})
+
+    async def get_profile(self, municipality: str) -> Doc | None:
+        """Return a municipality's profile as the registry published it, or None."""
+        return await self.municipalities.find_one({"_id": municipality})
+
+    async def put_profile_if_newer(self, profile: Doc) -> bool:
+        """Store a municipality's profile unless a newer revision is stored; return whether it was stored."""
+        municipality, revision = profile["ags"], profile["revision"]
+        if await insert_one_new(self.municipalities, {"_id": municipality, **profile}):
+            return True
+        result = await self.municipalities.replace_one(
+            {"_id": municipality, "revision": {"$lt": revision}}, {"_id": municipality, **profile}
+        )
+        return result.modified_count == 1
 
     async def put_branding(self, municipality: str, fields: Doc, now: datetime) -> None:
         """Store a municipality's branding."""

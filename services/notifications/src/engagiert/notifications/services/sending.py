@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import Message
+from email.utils import formataddr, parseaddr
 from typing import Any, Literal
 
 from engagiert.notifications import domain
@@ -294,10 +295,14 @@ class Sender:
             doc["template"],
             language=contact.get("language") or domain.DEFAULT_LANGUAGE,
             params=doc.get("params") or {},
-            member={"given_name": contact.get("given_name", ""), "family_name": contact.get("family_name", "")},
+            member={
+                "given_name": contact.get("given_name", ""),
+                "family_name": contact.get("family_name", ""),
+                "email": contact["email"],
+            },
             branding=branding,
         )
-        message = self._message(doc, contact["email"], rendered)
+        message = self._message(doc, contact["email"], rendered, branding)
         attempts = int(doc.get("attempts", 0)) + 1
         content = rendered.model_dump()
         try:
@@ -350,15 +355,26 @@ class Sender:
             log.warning("fault_injection_sigkill", accepted=self._accepted)
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def _message(self, doc: Doc, to: str, rendered: domain.RenderedMessage) -> Message:
+    def _message(self, doc: Doc, to: str, rendered: domain.RenderedMessage, branding: Doc) -> Message:
+        # The address is the deployment's (its SPF/DKIM); the name and the Reply-To are the municipality's.
+        _, address = parseaddr(self.settings.mail_from)
+        reply_to = (
+            formataddr((branding.get("contact_name") or branding["name"], branding["email"]))
+            if branding.get("email")
+            else None
+        )
         return compose(
-            sender=self.settings.mail_from,
+            sender=formataddr((domain.sender_name(branding), address)),
             to=to,
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,
             message_id=domain.message_id_for(doc["_id"], self.settings.message_id_domain),
             headers={"X-Engagiert-Delivery": doc["_id"], "X-Engagiert-Municipality": doc["municipality"]},
+            reply_to=reply_to,
+            calendar=rendered.calendar,
+            calendar_method=rendered.calendar_method,
+            images=rendered.images,
         )
 
     def _fact_fields(self, doc: Doc, *, attempts: int) -> dict[str, Any]:
