@@ -519,3 +519,32 @@ async def test_the_registry_profile_signs_the_invitation_with_reply_to_and_a_cal
 async def _branded(h: Harness) -> bool:
     resp = await h.client.get(f"/v1/municipalities/{AGS}/branding", headers=STAFF)
     return resp.status_code == 200 and resp.json().get("email") == "ehrenamt@paderborn.example"
+
+
+async def test_previews_of_the_printed_letter_and_the_certificates_are_pdfs(harness: Any) -> None:
+    """Staff preview every template as a printed letter and both certificates as PDF; other tenants get none."""
+    import io
+
+    from pypdf import PdfReader
+
+    async with harness() as h:
+        letter = await h.client.post(
+            f"/v1/municipalities/{AGS}/templates/invitation/letter.pdf", json={"language": "de"}, headers=STAFF
+        )
+        assert letter.status_code == 200, letter.text
+        assert letter.headers["content-type"] == "application/pdf"
+        text = PdfReader(io.BytesIO(letter.content)).pages[0].extract_text()
+        assert "Einladung: Empfang zum Tag des Ehrenamts" in text
+        assert "Musterstraße 1" in text
+        for kind, heading in (("engagementnachweis", "Engagementnachweis NRW"), ("urkunde", "Urkunde")):
+            resp = await h.client.post(
+                f"/v1/municipalities/{AGS}/certificates/{kind}.pdf", json={"holder": "Jürgen Groß"}, headers=STAFF
+            )
+            assert resp.status_code == 200, resp.text
+            page = PdfReader(io.BytesIO(resp.content)).pages[0].extract_text()
+            assert heading in page
+            assert "Jürgen Groß" in page
+        other = await h.client.post(
+            f"/v1/municipalities/{AGS}/certificates/urkunde.pdf", json={}, headers=auth_header(["05711000"], "staff")
+        )
+        assert other.status_code in (403, 404)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.policy
+import io
 import os
 from datetime import UTC, date, datetime
 from email.parser import BytesParser
@@ -230,3 +231,80 @@ def test_the_composed_invitation_has_reply_to_a_calendar_part_and_the_inline_qr_
     images = [p for p in parsed.walk() if p.get_content_type() == "image/png"]
     assert images[0]["Content-ID"] == "<qr-code>"
     assert parsed.get_body(("html",)).get_content() == honour.html
+
+
+def test_a_printed_letter_has_the_name_and_address_in_the_window_field() -> None:
+    """DIN 5008 form B: the recipient stands between 45 and 90 mm from the top, 20-105 mm from the left."""
+    from pypdf import PdfReader
+
+    from engagiert.notifications.printing import PostalLetter, letters_pdf
+    from engagiert.notifications.rendering import complete_branding
+
+    branding = complete_branding(PADERBORN)
+    rendered = Renderer().render_letter(
+        "invitation", language="de", params=InvitationLetter.example().to_params(), member=MEMBER, branding=branding
+    )
+    address = ["Anna-Lena Sophie Müßiggang-Özdemir von Groß-Schönebeck-Ährenfeld", "Kötterhagen 17", "33098 Paderborn"]
+    pdf = letters_pdf(
+        [
+            PostalLetter(recipient=address, subject=rendered.subject, body=rendered.text, dated=date(2026, 11, 30)),
+            PostalLetter(
+                recipient=["Max Mustermann", "Markt 1", "33098 Paderborn"],
+                subject="x",
+                body="y",
+                dated=date(2026, 11, 30),
+            ),
+        ],
+        branding=branding,
+    )
+    reader = PdfReader(io.BytesIO(pdf))
+    assert len(reader.pages) == 2, "one page per letter, collected into one PDF"
+    window: list[str] = []
+    mm = 72 / 25.4
+
+    def visit(text: str, cm: object, tm: list[float], *_: object) -> None:
+        x, y = tm[4] / mm, 297 - tm[5] / mm
+        if 45 <= y <= 90 and 20 <= x <= 105 and text.strip():
+            window.append(text.strip())
+
+    reader.pages[0].extract_text(visitor_text=visit)
+    joined = " ".join(window)
+    assert "Kötterhagen 17" in joined
+    assert "33098 Paderborn" in joined
+    assert "Müßiggang-Özdemir" in joined
+    text = reader.pages[0].extract_text()
+    assert "Einladung: Empfang zum Tag des Ehrenamts am 5. Dezember 2026" in text
+    assert "Samstag, 5. Dezember 2026, 17:00 bis 20:00 Uhr" in text
+    assert "Sie erhalten diese Nachricht" not in text  # the e-mail footer is not printed
+
+
+def test_certificates_carry_the_holder_and_the_municipality() -> None:
+    """The Engagementnachweis NRW lists organisation, field, activity, period and hours; the Urkunde names the honour."""
+    from pypdf import PdfReader
+
+    from engagiert.notifications.printing import Certificate, certificate_pdf
+    from engagiert.notifications.rendering import complete_branding
+
+    branding = complete_branding(PADERBORN)
+    holder = f"{MEMBER['given_name']} {MEMBER['family_name']}"
+    proof = certificate_pdf(
+        Certificate(
+            kind="engagementnachweis",
+            holder=holder,
+            dated=date(2026, 12, 5),
+            organisation="Paderborner Tafel e. V.",
+            field_of_engagement="Soziales",
+            activity="Ausgabe von Lebensmitteln",
+            period="März 2019 bis November 2026",
+            hours=1234.5,
+        ),
+        branding=branding,
+    )
+    text = PdfReader(io.BytesIO(proof)).pages[0].extract_text()
+    for expected in ("Engagementnachweis NRW", "Stadt Paderborn", "Paderborner Tafel e. V.", "1.234,5", "Müßiggang"):
+        assert expected in text
+    award = certificate_pdf(
+        Certificate(kind="urkunde", holder=holder, dated=date(2026, 12, 5), title="die Ehrenamtskarte NRW"),
+        branding=branding,
+    )
+    assert "Urkunde" in PdfReader(io.BytesIO(award)).pages[0].extract_text()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl
@@ -163,6 +163,21 @@ class PreviewRequest(_Model):
     params: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
     given_name: str = Field(default="Erika", max_length=100)
     family_name: str = Field(default="Mustermann", max_length=100)
+
+
+class CertificateRequest(_Model):
+    """What a certificate says (the defaults are the example a preview shows)."""
+
+    holder: str = Field(default="Erika Mustermann", min_length=1, max_length=200)
+    dated: date | None = Field(default=None, description="the certificate's date; today when not given")
+    title: str = Field(default="die Ehrenamtskarte NRW", max_length=200, description="Urkunde: what is awarded")
+    organisation: str = Field(default="Paderborner Tafel e. V.", max_length=200)
+    field_of_engagement: str = Field(default="Soziales", max_length=100)
+    activity: str = Field(default="Ausgabe von Lebensmitteln an Bedürftige", max_length=500)
+    period: str = Field(default="März 2019 bis November 2026", max_length=100)
+    hours: float | None = Field(default=1234.5, ge=0, le=100_000)
+    competences: list[str] = Field(default_factory=lambda: ["Organisation und Planung", "Teamarbeit"], max_length=10)
+    thanks: str = Field(default="", max_length=1000)
 
 
 class RenderedMessage(BaseModel):

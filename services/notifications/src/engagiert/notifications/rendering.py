@@ -169,6 +169,21 @@ class Renderer:
         )
         return rendered
 
+    def render_letter(
+        self,
+        name: str,
+        *,
+        language: str,
+        params: Mapping[str, Any],
+        member: Mapping[str, Any],
+        branding: Mapping[str, Any],
+    ) -> RenderedMessage:
+        """Return subject and text of ``name`` for a printed letter (no e-mail footer, facts as two columns)."""
+        rendered, _ = self.render_tracked(
+            name, language=language, params=params, member=member, branding=branding, medium="letter"
+        )
+        return rendered
+
     def render_tracked(
         self,
         name: str,
@@ -178,6 +193,7 @@ class Renderer:
         member: Mapping[str, Any],
         branding: Mapping[str, Any],
         now: datetime | None = None,
+        medium: str = "email",
     ) -> tuple[RenderedMessage, set[str]]:
         """Render like :meth:`render` and also return the names of the parameters that were shown."""
         if name not in TEMPLATE_NAMES or name not in LETTERS:
@@ -191,8 +207,11 @@ class Renderer:
         brand = complete_branding(branding)
         person = _person(member)
         fmt = Formatter(lang)
-        calendar = self._calendar(name, model, view, fmt=fmt, member=person, branding=brand, now=now)
-        images = _images(name, view)
+        letter = medium == "letter"
+        calendar = (
+            None if letter else self._calendar(name, model, view, fmt=fmt, member=person, branding=brand, now=now)
+        )
+        images = {} if letter else _images(name, view)
         context = {
             "params": view,
             "member": person,
@@ -202,6 +221,7 @@ class Renderer:
             "words": WORDS[lang],
             "calendar": calendar is not None,
             "images": images,
+            "medium": medium,
         }
         text_template = self._text.get_template(f"{lang}/{name}.txt")
         subject = "".join(text_template.blocks["subject"](text_template.new_context(context))).strip()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from engagiert.notifications import domain
+from engagiert.notifications import domain, printing
 from engagiert.notifications.domain import utcnow
-from engagiert.notifications.rendering import Renderer, html_with_inline_images
+from engagiert.notifications.rendering import Renderer, complete_branding, html_with_inline_images
 from engagiert.notifications.repository import Doc, Repository
 from engagiert.shared.contracts.letters import LETTERS
 
@@ -57,3 +57,32 @@ class Branding:
         )
         # A browser shows the inline images (the QR code) only as data URIs.
         return rendered.model_copy(update={"html": html_with_inline_images(rendered)})
+
+    async def letter_preview(self, municipality: str, name: str, request: domain.PreviewRequest) -> bytes:
+        """Return template ``name`` as the printed letter (PDF, DIN 5008) to an example address."""
+        model = LETTERS.get(name)
+        example = model.example().to_params() if model else {}
+        member = {"given_name": request.given_name, "family_name": request.family_name}
+        branding = await self.branding_of(municipality)
+        rendered = self.renderer.render_letter(
+            name, language=request.language, params={**example, **request.params}, member=member, branding=branding
+        )
+        params = {**example, **request.params}
+        letter = printing.PostalLetter(
+            recipient=[f"{request.given_name} {request.family_name}", "Musterstraße 1", "33098 Paderborn"],
+            subject=rendered.subject,
+            body=rendered.text,
+            dated=utcnow().date(),
+            language=request.language,
+            qr_url=str(params.get("rsvp_url") or params.get("verify_url") or "") or None,
+        )
+        return printing.letters_pdf([letter], branding=complete_branding(branding))
+
+    async def certificate(self, municipality: str, kind: str, request: domain.CertificateRequest) -> bytes:
+        """Return a certificate (``engagementnachweis`` or ``urkunde``) with the municipality's branding (PDF)."""
+        certificate = printing.Certificate(
+            kind=kind,
+            **request.model_dump(exclude={"dated"}),
+            dated=request.dated or utcnow().date(),
+        )
+        return printing.certificate_pdf(certificate, branding=complete_branding(await self.branding_of(municipality)))
