@@ -548,3 +548,39 @@ async def test_previews_of_the_printed_letter_and_the_certificates_are_pdfs(harn
             f"/v1/municipalities/{AGS}/certificates/urkunde.pdf", json={}, headers=auth_header(["05711000"], "staff")
         )
         assert other.status_code in (403, 404)
+
+
+async def test_a_member_reached_only_by_post_gets_a_letter_in_the_runs_pdf(harness: Any) -> None:
+    """No e-mail address but consent to post: the log says ``letter`` and the run's PDF has the name and address."""
+    import io
+
+    from pypdf import PdfReader
+
+    async with harness() as h:
+        member_id = f"m-{uuid.uuid4().hex[:10]}"
+        snapshot = MemberSnapshot(
+            member_id=member_id,
+            municipality=AGS,
+            revision=1,
+            given_name="Jürgen",
+            family_name="Groß-Schönebeck",
+            contact=Contact(
+                postal_address=PostalAddress(street="Kötterhagen 17", postal_code="33098", city="Paderborn")
+            ),
+            consent=Consent(channels=["post"]),
+        )
+        await h.members(make_record(MemberRegistered(member=snapshot), source="/tests"))
+        request = request_record(member_id)
+        await h.requests(request)
+        delivery = await eventually(lambda: _status(h, request.id, "letter"))
+        assert delivery["channel"] == "post"
+        runs = (await h.client.get(f"/v1/municipalities/{AGS}/letters", headers=STAFF)).json()
+        run = next(r["run"] for r in runs if r["letters"] >= 1)
+        pdf = await h.client.get(f"/v1/municipalities/{AGS}/letters/{run}.pdf", headers=STAFF)
+        assert pdf.status_code == 200, pdf.text
+        text = PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
+        assert "Jürgen Groß-Schönebeck" in text
+        assert "Kötterhagen 17" in text
+        assert "33098 Paderborn" in text
+        assert "Einladung: Empfang zum Ehrenamtstag" in text
+        assert (await h.client.get(f"/v1/municipalities/{AGS}/letters/nope.pdf", headers=STAFF)).status_code == 404

@@ -12,7 +12,7 @@ from engagiert.shared.contracts.base import Language
 from engagiert.shared.contracts.members import MemberSnapshot
 from engagiert.shared.contracts.notifications import TemplateName
 
-DeliveryStatus = Literal["queued", "sending", "sent", "failed", "suppressed", "cancelled"]
+DeliveryStatus = Literal["queued", "sending", "sent", "failed", "suppressed", "cancelled", "letter"]
 SuppressionReason = Literal["no-consent", "member-left", "member-erased", "no-address", "unknown-member"]
 
 TEMPLATE_NAMES: tuple[str, ...] = TemplateName.__args__  # type: ignore[attr-defined]
@@ -46,6 +46,7 @@ def contact_from_snapshot(member: MemberSnapshot) -> dict[str, Any]:
         "language": member.language,
         "status": member.status,
         "email": str(member.contact.email) if member.contact.email else None,
+        "postal_address": member.contact.postal_address.model_dump() if member.contact.postal_address else None,
         "consent_channels": [] if member.consent.withdrawn_at else list(member.consent.channels),
         "erased": False,
     }
@@ -65,6 +66,20 @@ def suppression_reason(contact: dict[str, Any] | None, *, municipality: str, cha
     if channel == "email" and not contact.get("email"):
         return "no-address"
     return None
+
+
+def goes_by_post(contact: dict[str, Any] | None, reason: SuppressionReason | None) -> bool:
+    """Return True when a message that cannot go by e-mail goes as a printed letter (consent to post, an address)."""
+    if contact is None or reason not in ("no-consent", "no-address"):
+        return False
+    return "post" in (contact.get("consent_channels") or []) and bool(contact.get("postal_address"))
+
+
+def recipient_lines(contact: dict[str, Any]) -> list[str]:
+    """Return the address lines of a printed letter: name, street, postal code and city."""
+    address = contact.get("postal_address") or {}
+    name = f"{contact.get('given_name', '')} {contact.get('family_name', '')}".strip()
+    return [name, address.get("street", ""), f"{address.get('postal_code', '')} {address.get('city', '')}".strip()]
 
 
 def retry_delay(attempts: int, *, base: float, maximum: float) -> timedelta:

@@ -96,6 +96,29 @@ class Repository:
         await self.contents.delete_many({"member_id": member_id})
         return result.modified_count
 
+    async def letter_runs(self, municipality: str) -> list[Doc]:
+        """Return the runs that produced printed letters: run id, count, last change; newest first."""
+        docs = await self.deliveries.find(
+            {"municipality": municipality, "status": "letter"}, {"letter_run": 1, "updated_at": 1}
+        ).to_list(None)
+        runs: dict[str, Doc] = {}
+        for d in docs:
+            run = runs.setdefault(d["letter_run"], {"run": d["letter_run"], "letters": 0, "at": d["updated_at"]})
+            run["letters"] += 1
+            run["at"] = max(run["at"], d["updated_at"])
+        return sorted(runs.values(), key=lambda r: r["at"], reverse=True)
+
+    async def letters_of_run(self, municipality: str, run: str) -> list[Doc]:
+        """Return the printed letters' contents of a run, in the order of their deliveries."""
+        ids = [
+            d["_id"]
+            async for d in self.deliveries.find(
+                {"municipality": municipality, "status": "letter", "letter_run": run}, {"_id": 1}
+            ).sort("_id", ASCENDING)
+        ]
+        contents = {c["_id"]: c["content"] async for c in self.contents.find({"_id": {"$in": ids}})}
+        return [contents[i] for i in ids if i in contents]
+
     async def content(self, delivery_id: str) -> Doc | None:
         """Return the rendered content of a delivery (subject, text, html), or None."""
         doc = await self.contents.find_one({"_id": delivery_id})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -16,6 +16,7 @@ from engagiert.notifications.domain import (
 from engagiert.notifications.services import Branding
 from engagiert.shared.auth import Reader, Staff
 from engagiert.shared.contracts.notifications import TemplateName
+from engagiert.shared.problems import Problem
 
 router = APIRouter(prefix="/v1/municipalities/{ags}", tags=["notifications"])
 
@@ -80,4 +81,23 @@ async def certificate(
     pdf = await service.certificate(ags, kind, body)
     return Response(
         pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{kind}.pdf"'}
+    )
+
+
+@router.get("/letters", summary="The runs that produced printed letters (members reached only by post)")
+async def letter_runs(ags: str, _p: Reader, service: Service) -> list[dict[str, Any]]:
+    """Return each run with its number of letters, newest first."""
+    return await service.repo.letter_runs(ags)
+
+
+@router.get(
+    "/letters/{run}.pdf", summary="One PDF with a run's printed letters", response_class=Response, responses={200: PDF}
+)
+async def letter_run(ags: str, run: str, _p: Staff, service: Service) -> Response:
+    """Return the letters of a run (DIN 5008, address in the window field) to print and post."""
+    pdf = await service.letter_run_pdf(ags, run)
+    if pdf is None:
+        raise Problem(404, "Not found", "no letters in this run")
+    return Response(
+        pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="briefe-{run}.pdf"'}
     )

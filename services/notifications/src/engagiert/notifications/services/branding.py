@@ -86,3 +86,21 @@ class Branding:
             dated=request.dated or utcnow().date(),
         )
         return printing.certificate_pdf(certificate, branding=complete_branding(await self.branding_of(municipality)))
+
+    async def letter_run_pdf(self, municipality: str, run: str) -> bytes | None:
+        """Return one PDF with every printed letter of a sender run (for staff to print); None if it has none."""
+        contents = await self.repo.letters_of_run(municipality, run)
+        if not contents:
+            return None
+        letters = [
+            printing.PostalLetter(
+                recipient=c["recipient"],
+                subject=c["subject"],
+                body=c["text"],
+                dated=utcnow().date(),
+                language=c.get("language") or "de",
+                qr_url=c.get("qr_url"),
+            )
+            for c in contents
+        ]
+        return printing.letters_pdf(letters, branding=complete_branding(await self.branding_of(municipality)))

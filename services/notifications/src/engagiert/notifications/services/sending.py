@@ -282,6 +282,9 @@ class Sender:
             # The request may have overtaken the member's snapshot: wait for it a while.
             wait = min(self.settings.retry_base_seconds, self.settings.unknown_member_grace_seconds)
             return _Outcome("update", update=_requeue(now + timedelta(seconds=wait), now))
+        if domain.goes_by_post(contact, reason):
+            assert contact is not None
+            return await self._as_letter(doc, contact, now)
         if reason is not None:
             fact = DeliverySuppressed(**self._fact_fields(doc, attempts=0), reason=reason)
             log.info("delivery_suppressed", delivery_id=doc["_id"], municipality=doc["municipality"], reason=reason)
@@ -313,6 +316,33 @@ class Sender:
             return self._retry_or_fail(doc, attempts, exc.answer, content)
         self._count_accepted()
         return _Outcome("sent", answer=str(answer)[:500], content=content)
+
+    async def _as_letter(self, doc: Doc, contact: Doc, now: datetime) -> _Outcome:
+        """Render a printed letter for a member reached only by post; the run's PDF collects it (log: ``letter``)."""
+        branding = await self.branding.branding_of(doc["municipality"])
+        language = contact.get("language") or domain.DEFAULT_LANGUAGE
+        params = doc.get("params") or {}
+        rendered = self.renderer.render_letter(
+            doc["template"],
+            language=language,
+            params=params,
+            member={"given_name": contact.get("given_name", ""), "family_name": contact.get("family_name", "")},
+            branding=branding,
+        )
+        content = {
+            "subject": rendered.subject,
+            "text": rendered.text,
+            "recipient": domain.recipient_lines(contact),
+            "language": language,
+            "qr_url": params.get("rsvp_url") or params.get("verify_url"),
+        }
+        log.info("delivery_as_letter", delivery_id=doc["_id"], municipality=doc["municipality"])
+        # The claim token names the run: one PDF per run holds its letters.
+        update = {
+            "$set": {"status": "letter", "channel": "post", "letter_run": doc["claim"], "updated_at": now},
+            "$unset": {"lease_until": ""},
+        }
+        return _Outcome("update", update=update, content=content)
 
     def _retry_or_fail(self, doc: Doc, attempts: int, answer: str, content: Doc | None) -> _Outcome:
         if attempts >= self.settings.max_attempts:
