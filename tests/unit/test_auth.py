@@ -104,33 +104,42 @@ def test_production_refuses_the_local_key(monkeypatch: pytest.MonkeyPatch) -> No
         ServiceSettings()
 
 
+PRODUCTION = {
+    "ENVIRONMENT": "production",
+    "AUTH_JWKS_URL": "https://idp.example/realms/x/protocol/openid-connect/certs",
+    "AUTH_ISSUER": "https://idp.example/realms/x",
+    "AUTH_LOCAL_KEY": "",
+    "LINK_SECRET": "s3cr3t-of-the-operator-32-bytes-or-more",
+}
+
+
+def production_env(monkeypatch: pytest.MonkeyPatch, **changes: str | None) -> None:
+    """Set a valid production environment with ``changes`` (None removes a variable)."""
+    for name, value in {**PRODUCTION, **changes}.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+
+
 def test_production_with_jwks_and_own_secrets_starts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Production with a JWKS URL, no local key and an own link secret is accepted."""
-    monkeypatch.setenv("ENVIRONMENT", "production")
-    monkeypatch.setenv("AUTH_JWKS_URL", "https://idp.example/realms/x/protocol/openid-connect/certs")
-    monkeypatch.setenv("AUTH_ISSUER", "https://idp.example/realms/x")
-    monkeypatch.setenv("AUTH_LOCAL_KEY", "")
-    monkeypatch.setenv("LINK_SECRET", "s3cr3t-of-the-operator")
+    """Production with a JWKS URL and issuer, no local key and an own link secret is accepted."""
+    production_env(monkeypatch)
     assert ServiceSettings().environment == "production"
 
 
-def test_production_refuses_any_local_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Production refuses HS256 altogether: an own local key does not start either."""
-    monkeypatch.setenv("ENVIRONMENT", "production")
-    monkeypatch.setenv("AUTH_JWKS_URL", "https://idp.example/realms/x/protocol/openid-connect/certs")
-    monkeypatch.setenv("AUTH_ISSUER", "https://idp.example/realms/x")
-    monkeypatch.setenv("AUTH_LOCAL_KEY", "an-own-key-of-the-operator")
-    monkeypatch.setenv("LINK_SECRET", "s3cr3t-of-the-operator")
-    with pytest.raises(ValidationError, match="HS256"):
-        ServiceSettings()
-
-
-def test_production_needs_a_jwks_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Production without a JWKS URL does not start."""
-    monkeypatch.setenv("ENVIRONMENT", "production")
-    monkeypatch.setenv("AUTH_LOCAL_KEY", "")
-    monkeypatch.setenv("LINK_SECRET", "s3cr3t-of-the-operator")
-    with pytest.raises(ValidationError, match="AUTH_JWKS_URL"):
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [({"AUTH_LOCAL_KEY": "an-own-key-of-the-operator"}, "HS256"), ({"AUTH_JWKS_URL": None}, "AUTH_JWKS_URL"),
+     ({"AUTH_ISSUER": None}, "AUTH_ISSUER")],
+    ids=["own-local-key", "no-jwks-url", "no-issuer"],
+)  # fmt: skip
+def test_production_refuses_hs256_and_needs_jwks_and_issuer(
+    monkeypatch: pytest.MonkeyPatch, changes: dict[str, str | None], message: str
+) -> None:
+    """Production refuses any local key (HS256) and does not start without a JWKS URL and issuer."""
+    production_env(monkeypatch, **changes)
+    with pytest.raises(ValidationError, match=message):
         ServiceSettings()
 
 
@@ -174,7 +183,7 @@ def jwks_verifier(monkeypatch: pytest.MonkeyPatch, *keys: dict[str, Any], enviro
         auth_jwks_url="https://idp.example/certs",
         auth_issuer=ISSUER,
         auth_local_key=None if environment == "production" else SecretStr(LOCAL_AUTH_KEY),
-        link_secret=SecretStr("s3cr3t-of-the-operator"),
+        link_secret=SecretStr("s3cr3t-of-the-operator-32-bytes-or-more"),
     )
     verifier = TokenVerifier(settings)
     assert verifier._jwks is not None
@@ -305,3 +314,24 @@ def test_the_claims_mapping_ignores_unknown_roles() -> None:
     )
     assert principal.roles == {"reader"}
     assert principal.may_act_for(BIELEFELD)
+
+
+def test_an_unreachable_jwks_answers_503_not_401(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the provider's keys cannot be fetched the caller learns that sign-in is unavailable."""
+    idp = Provider()
+    verifier = jwks_verifier(monkeypatch, idp.jwk())
+    assert verifier._jwks is not None
+
+    def unreachable() -> dict[str, Any]:
+        raise jwt.PyJWKClientConnectionError("connection refused")
+
+    monkeypatch.setattr(verifier._jwks, "fetch_data", unreachable)
+    response = app(verifier).get(f"/v1/municipalities/{PADERBORN}/members", headers=bearer(idp.sign(KEYCLOAK_STAFF)))
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert (
+        app(verifier)
+        .get(f"/v1/municipalities/{PADERBORN}/members", headers=bearer(token_for([PADERBORN], "staff")))
+        .status_code
+        == 200
+    )

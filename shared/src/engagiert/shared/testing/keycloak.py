@@ -60,14 +60,13 @@ class Keycloak:
         answer = self.token_response(realm, grant_type="client_credentials", client_id=client_id, client_secret=secret)
         return str(answer["access_token"])
 
-    def admin(self) -> httpx.Client:
-        """Return an HTTP client for ``<url>/admin/realms`` signed in as the master realm's administrator."""
+    def admin(self, realm: str | None = None) -> httpx.Client:
+        """Return an HTTP client for ``<url>/admin/realms[/<realm>]`` signed in as the master realm's administrator."""
         token = self.password_token(
             self.admin_user, password=self.admin_password, realm="master", client_id="admin-cli"
         )
-        return httpx.Client(
-            base_url=f"{self.url}/admin/realms", headers={"Authorization": f"Bearer {token}"}, timeout=60
-        )
+        base = f"{self.url}/admin/realms" + (f"/{realm}" if realm else "")
+        return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
 
 def local_keycloak() -> Keycloak | None:
