@@ -8,7 +8,7 @@ PY := .venv/bin/python
 # The test environment: the local stack's endpoints unless KAFKA_BOOTSTRAP_SERVERS/MONGODB_URL are set.
 STACK_ENV = eval "$$($(STACK) env)";
 
-.PHONY: help bootstrap up down status logs clean distclean lint format test test-unit test-integration bench demo schemas helm-check images-check token token-local
+.PHONY: help bootstrap up down status logs clean distclean lint format test test-unit test-integration bench fuzz demo schemas helm-check images-check token token-local
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ test-unit: bootstrap ## only the tests that need no stack
 bench: bootstrap ## measure throughput and latency on the real stack; prints a table, writes bench-results/
 	@$(STACK) up
 	@$(STACK_ENV) $(PY) -m tests.bench.run $(BENCH_ARGS)
+
+fuzz: bootstrap ## fuzz the running services' APIs with Schemathesis (FUZZ_SECONDS=120 each, FUZZ_SEED); prints the figures
+	$(PY) tools/fuzz.py
 
 demo: up ## seed Paderborn with organisations and a few hundred members and walk the journey
 	$(PY) tools/demo.py

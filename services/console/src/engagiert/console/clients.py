@@ -160,6 +160,39 @@ class Invitation(_Model):
     member_id: str
     status: str
     guests: int = 0
+    seq: int = 0
+    waitlist_position: int | None = None
+    attended: bool | None = None
+    issued_at: datetime | None = None
+    checked_in_at: datetime | None = None
+
+
+class PreviewMember(_Model):
+    """A member who would be invited (names from the events service's read model)."""
+
+    member_id: str
+    given_name: str | None = None
+    family_name: str | None = None
+
+
+class InvitationPreview(_Model):
+    """How many members match criteria, how many would get an offer, how many would wait."""
+
+    matching: int
+    already_invited: int = 0
+    would_invite: int = 0
+    would_waitlist: int = 0
+    sample: list[PreviewMember] = Field(default_factory=list)
+
+
+class IssueResult(_Model):
+    """What issuing invitations did."""
+
+    matching: int
+    issued: int = 0
+    invited: int = 0
+    waitlisted: int = 0
+    already_invited: int = 0
 
 
 class Honour(_Model):
@@ -173,6 +206,25 @@ class Honour(_Model):
     card_number: str | None = None
     valid_until: date | None = None
     proposed_at: datetime | None = None
+    valid_from: date | None = None
+    granted_at: datetime | None = None
+    rejection_reason: str | None = None
+    rejected_at: datetime | None = None
+    renewal_of: str | None = None
+    renews_from: date | None = None
+    renewal_proposed_at: datetime | None = None
+    expired_on: date | None = None
+
+
+class HonourRules(_Model):
+    """A municipality's honour rules (the state defaults where it set none)."""
+
+    min_duration_years: float = 0
+    min_age: int = 16
+    validity_years: int = 3
+    juleica_shortcut: bool = True
+    engagementnachweis_min_hours: float = 80
+    hours_per_year_override: float | None = None
 
 
 # -- notifications ----------------------------------------------------------------------------------
@@ -190,6 +242,29 @@ class Delivery(_Model):
     attempts: int = 0
     created_at: datetime
     sent_at: datetime | None = None
+    request_id: str | None = None
+    answer: str | None = None
+    not_before: datetime | None = None
+    updated_at: datetime | None = None
+    resend_of: str | None = None
+    content_erased: bool = False
+
+
+class Branding(_Model):
+    """A municipality's branding of its messages."""
+
+    municipality: str
+    name: str
+    signature: str = ""
+    logo_url: str | None = None
+
+
+class RenderedMessage(_Model):
+    """A template rendered for a preview: subject, plain text, HTML."""
+
+    subject: str
+    text: str
+    html: str
 
 
 # -- the clients ------------------------------------------------------------------------------------
@@ -338,6 +413,14 @@ class RegistryClient(_Client):
         """Return the members as CSV."""
         return (await self._call("GET", f"/v1/municipalities/{ags}/members.csv")).content
 
+    async def create_municipality(self, body: dict[str, Any]) -> Municipality:
+        """Create a municipality (network-admin)."""
+        return Municipality.model_validate(await self._json("POST", "/v1/municipalities", json=body))
+
+    async def update_municipality(self, ags: str, body: dict[str, Any]) -> Municipality:
+        """Change a municipality (network-admin)."""
+        return Municipality.model_validate(await self._json("PATCH", f"/v1/municipalities/{ags}", json=body))
+
 
 class EventsClient(_Client):
     """The events service: recognition events, invitations, honours."""
@@ -364,6 +447,48 @@ class EventsClient(_Client):
         data = await self._json("GET", f"/v1/municipalities/{ags}/honours", params=params)
         return [Honour.model_validate(h) for h in data]
 
+    async def create_event(self, ags: str, body: dict[str, Any]) -> RecognitionEvent:
+        """Create a recognition event (draft or scheduled)."""
+        return RecognitionEvent.model_validate(await self._json("POST", f"/v1/municipalities/{ags}/events", json=body))
+
+    async def update_event(self, ags: str, event_id: str, body: dict[str, Any]) -> RecognitionEvent:
+        """Change an event, or schedule, complete or cancel it."""
+        data = await self._json("PATCH", f"/v1/municipalities/{ags}/events/{event_id}", json=body)
+        return RecognitionEvent.model_validate(data)
+
+    async def preview_invitations(self, ags: str, event_id: str, criteria: dict[str, Any]) -> InvitationPreview:
+        """Return how many members the criteria match and who (writes nothing)."""
+        path = f"/v1/municipalities/{ags}/events/{event_id}/invitations/preview"
+        return InvitationPreview.model_validate(await self._json("POST", path, json=criteria))
+
+    async def issue_invitations(self, ags: str, event_id: str, criteria: dict[str, Any]) -> IssueResult:
+        """Invite every member the criteria match, once (idempotent)."""
+        path = f"/v1/municipalities/{ags}/events/{event_id}/invitations/issue"
+        return IssueResult.model_validate(await self._json("POST", path, json=criteria))
+
+    async def record_attendance(self, ags: str, event_id: str, invitation_id: str, *, attended: bool) -> Invitation:
+        """Check an accepted invitee in (or record a no-show)."""
+        path = f"/v1/municipalities/{ags}/events/{event_id}/invitations/{invitation_id}/attendance"
+        return Invitation.model_validate(await self._json("POST", path, json={"attended": attended}))
+
+    async def venue_csv(self, ags: str, event_id: str) -> bytes:
+        """Return the list for the venue (CSV, ';'-separated)."""
+        return (await self._call("GET", f"/v1/municipalities/{ags}/events/{event_id}/attendees.csv")).content
+
+    async def grant_honour(self, ags: str, honour_id: str, body: dict[str, Any]) -> Honour:
+        """Grant a proposed honour (card number and start of validity optional)."""
+        data = await self._json("POST", f"/v1/municipalities/{ags}/honours/{honour_id}/grant", json=body)
+        return Honour.model_validate(data)
+
+    async def reject_honour(self, ags: str, honour_id: str, *, reason: str) -> Honour:
+        """Reject a proposed honour with a reason."""
+        data = await self._json("POST", f"/v1/municipalities/{ags}/honours/{honour_id}/reject", json={"reason": reason})
+        return Honour.model_validate(data)
+
+    async def honour_rules(self, ags: str) -> HonourRules:
+        """Return the municipality's honour rules (state defaults where it set none)."""
+        return HonourRules.model_validate(await self._json("GET", f"/v1/municipalities/{ags}/honour-rules"))
+
 
 class NotificationsClient(_Client):
     """The notifications service: the delivery log, templates, branding."""
@@ -387,6 +512,28 @@ class NotificationsClient(_Client):
             params["status"] = status
         data = await self._json("GET", f"/v1/municipalities/{ags}/deliveries", params=params)
         return [Delivery.model_validate(d) for d in data]
+
+    async def delivery(self, ags: str, delivery_id: str) -> Delivery:
+        """Return one delivery of the log."""
+        return Delivery.model_validate(await self._json("GET", f"/v1/municipalities/{ags}/deliveries/{delivery_id}"))
+
+    async def resend(self, ags: str, delivery_id: str) -> Delivery:
+        """Queue a delivery again (consent and status are checked again); return the new delivery."""
+        data = await self._json("POST", f"/v1/municipalities/{ags}/deliveries/{delivery_id}/resend")
+        return Delivery.model_validate(data)
+
+    async def branding(self, ags: str) -> Branding:
+        """Return the municipality's branding (the default until it sets one)."""
+        return Branding.model_validate(await self._json("GET", f"/v1/municipalities/{ags}/branding"))
+
+    async def put_branding(self, ags: str, body: dict[str, Any]) -> Branding:
+        """Store the municipality's branding."""
+        return Branding.model_validate(await self._json("PUT", f"/v1/municipalities/{ags}/branding", json=body))
+
+    async def preview_template(self, ags: str, name: str, body: dict[str, Any]) -> RenderedMessage:
+        """Render template ``name`` with sample data and the municipality's branding (staff)."""
+        data = await self._json("POST", f"/v1/municipalities/{ags}/templates/{name}/preview", json=body)
+        return RenderedMessage.model_validate(data)
 
 
 class Services:

@@ -29,6 +29,9 @@ NAV: tuple[tuple[str, str], ...] = (
     ("nav.members", "/members"),
     ("nav.import", "/import"),
     ("nav.organisations", "/organisations"),
+    ("nav.events", "/events"),
+    ("nav.honours", "/honours"),
+    ("nav.letters", "/letters"),
 )
 """The main navigation: text id and path below ``/m/{ags}``; a new page area adds its entry here."""
 

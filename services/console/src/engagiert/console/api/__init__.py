@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from engagiert.console.api import auth, imports, members, meta, organisations, start
+from engagiert.console.api import auth, events, honours, imports, letters, members, meta, network, organisations, start
 
 ROUTERS: tuple[APIRouter, ...] = (
     meta.router,
@@ -13,6 +13,10 @@ ROUTERS: tuple[APIRouter, ...] = (
     members.router,
     imports.router,
     organisations.router,
+    events.router,
+    honours.router,
+    letters.router,
+    network.router,
 )
 
 __all__ = ["ROUTERS"]
