@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from pydantic import ValidationError
 
 from engagiert.registry import domain
 from engagiert.registry.domain import HoursEntry, HoursIn, MemberCreate, Period
-from engagiert.shared.contracts import Engagement
+from engagiert.shared.contracts import Consent, Engagement
 
 
 def _eng(since: str, until: str | None = None, field: str = "Sport") -> Engagement:
@@ -136,3 +136,41 @@ def test_member_document_carries_lookup_keys() -> None:
     assert doc["email_key"] == "anna@example.de"
     assert doc["ext_keys"] == ["vereinsflieger:42"]
     assert doc["search"] == "anna schmidt"
+
+
+NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+
+
+def test_a_system_may_narrow_consent_and_grant_only_what_was_never_withdrawn() -> None:
+    """Inbound consent: narrowing always applies; a new channel only by own reference and if not withdrawn."""
+    current = Consent(channels=["email", "post"], given_at=NOW, source="Formular")
+    narrowed = domain.inbound_consent(current, ["email"], blocked=[], may_grant=False, source="x", now=NOW)
+    assert narrowed is not None
+    assert narrowed.channels == ["email"]
+    assert narrowed.source == "Formular"
+    assert domain.inbound_consent(current, ["post", "email"], blocked=[], may_grant=True, source="x", now=NOW) is None
+    wider = domain.inbound_consent(current, ["email", "phone"], blocked=[], may_grant=True, source="x", now=NOW)
+    assert wider is not None
+    assert wider.channels == ["email", "phone"]
+    blocked = domain.inbound_consent(
+        current, ["email", "phone"], blocked=["phone"], may_grant=True, source="x", now=NOW
+    )
+    assert blocked is not None
+    assert blocked.channels == ["email"], "phone was withdrawn: the system cannot grant it"
+    assert (
+        domain.inbound_consent(current, ["email", "post", "phone"], blocked=[], may_grant=False, source="x", now=NOW)
+        is None
+    )
+    none = domain.inbound_consent(current, [], blocked=[], may_grant=True, source="x", now=NOW)
+    assert none is not None
+    assert none.withdrawn_at == NOW
+
+
+def test_withdrawn_channels_follow_withdrawals_and_staff_grants() -> None:
+    """A full withdrawal blocks every channel; staff granting one unblocks that one; dropping one blocks it."""
+    gone = domain.withdrawn(Consent(channels=["email"], given_at=NOW), now=NOW)
+    assert domain.withdrawn_channels({"consent": gone.model_dump(mode="json")}) == ["email", "post", "phone"]
+    regranted = Consent(channels=["post"], given_at=NOW)
+    assert domain.withdrawn_after(["email", "post", "phone"], gone, regranted) == ["email", "phone"]
+    dropped = Consent(channels=["email"], given_at=NOW)
+    assert domain.withdrawn_after([], Consent(channels=["email", "post"]), dropped) == ["post"]

@@ -203,6 +203,12 @@ class Members(UseCases):
             records.append(self._record(MemberUpdated(member=domain.snapshot(after, figures), changed=changed)))
             set_fields = {k: after[k] for k in (*changed, *domain.derived_keys(after).keys())}
             set_fields.update(revision=revision, updated_at=self.clock())
+            if "consent" in changed:  # kept beside consent, never published: what only staff may grant again
+                set_fields["withdrawn_channels"] = domain.withdrawn_after(
+                    domain.withdrawn_channels(doc),
+                    Consent.model_validate(doc.get("consent") or {}),
+                    Consent.model_validate(after.get("consent") or {}),
+                )
             try:
                 await self.repo.replace_member_guarded(
                     doc, expected_revision=doc["revision"], set_fields=set_fields, records=records, event_id=event_id
