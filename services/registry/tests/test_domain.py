@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from engagiert.registry import domain
+from engagiert.registry.config import RegistrySettings
 from engagiert.registry.domain import HoursEntry, HoursIn, MemberCreate, Period
 from engagiert.shared.contracts import Consent, Engagement
 
@@ -174,3 +175,31 @@ def test_withdrawn_channels_follow_withdrawals_and_staff_grants() -> None:
     assert domain.withdrawn_after(["email", "post", "phone"], gone, regranted) == ["email", "phone"]
     dropped = Consent(channels=["email"], given_at=NOW)
     assert domain.withdrawn_after([], Consent(channels=["email", "post"]), dropped) == ["post"]
+
+
+def test_erased_marks_are_salted_hashes_per_municipality() -> None:
+    """The same identity key hashes alike under one salt and municipality, differently under another salt or AGS."""
+    keys = domain.identity_keys(email="ole@example.org", name_dob=None, ext_keys=["agentur:1"])
+    assert keys == ["e:ole@example.org", "x:agentur:1"]
+    salt = b"s" * 32
+    marks = domain.erased_marks("05774032", keys, salt=salt)
+    assert len(marks) == 2
+    assert all(len(m) == 64 and "ole" not in m for m in marks)
+    assert marks == domain.erased_marks("05774032", keys, salt=salt)
+    assert not set(marks) & set(domain.erased_marks("05711000", keys, salt=salt))
+    assert not set(marks) & set(domain.erased_marks("05774032", keys, salt=b"t" * 32))
+
+
+def test_production_needs_an_erasure_salt_of_its_own_of_32_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """REGISTRY_ERASURE_SALT: the local default and short salts refuse to start in production."""
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("AUTH_JWKS_URL", "https://idp.example/realms/x/protocol/openid-connect/certs")
+    monkeypatch.setenv("AUTH_LOCAL_KEY", "")
+    monkeypatch.setenv("LINK_SECRET", "s3cr3t-of-the-operator")
+    with pytest.raises(ValidationError, match="REGISTRY_ERASURE_SALT"):
+        RegistrySettings()
+    monkeypatch.setenv("REGISTRY_ERASURE_SALT", "too-short")
+    with pytest.raises(ValidationError, match="REGISTRY_ERASURE_SALT"):
+        RegistrySettings()
+    monkeypatch.setenv("REGISTRY_ERASURE_SALT", "x" * 32)
+    assert RegistrySettings().erasure_salt.get_secret_value() == "x" * 32

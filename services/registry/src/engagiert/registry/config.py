@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from engagiert.shared import topics
 from engagiert.shared.settings import ServiceSettings
+
+LOCAL_ERASURE_SALT = "engagiert-local-erasure-salt-never-in-production"
+MIN_SALT_BYTES = 32
 
 
 class RegistrySettings(ServiceSettings):
@@ -21,3 +24,17 @@ class RegistrySettings(ServiceSettings):
         default=topics.REGISTRY_INBOUND,
         description="the topic of inbound commands; tests and benchmarks point it at a throwaway topic",
     )
+    erasure_salt: SecretStr = Field(
+        default=SecretStr(LOCAL_ERASURE_SALT),
+        description="salts the hashes of erased people's identity keys (32+ random bytes in production; "
+        "changing it forgets who was erased)",
+    )
+
+    @model_validator(mode="after")
+    def _enforce_erasure_salt_in_production(self) -> RegistrySettings:
+        if self.environment != "production":
+            return self
+        salt = self.erasure_salt.get_secret_value()
+        if salt == LOCAL_ERASURE_SALT or len(salt.encode()) < MIN_SALT_BYTES:
+            raise ValueError(f"set REGISTRY_ERASURE_SALT to {MIN_SALT_BYTES}+ random bytes of your own in production")
+        return self

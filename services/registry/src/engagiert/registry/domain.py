@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import itertools
 import uuid
 from collections.abc import Iterable, Sequence
@@ -229,6 +230,19 @@ def name_dob_key(given_name: str, family_name: str, date_of_birth: date | None) 
 def ext_key(ref: ExternalRef) -> str:
     """Return the lookup key of an external reference (unique per municipality and system)."""
     return f"{ref.system}:{ref.id}"
+
+
+def identity_keys(*, email: str | None, name_dob: str | None, ext_keys: Iterable[str] = ()) -> list[str]:
+    """Return the keys that identify a person: normalised e-mail, name with birth date, external references."""
+    keys = [f"e:{email}"] if email else []
+    if name_dob:
+        keys.append(f"n:{name_dob}")
+    return keys + [f"x:{k}" for k in ext_keys]
+
+
+def erased_marks(ags: str, keys: Iterable[str], *, salt: bytes) -> list[str]:
+    """Return the salted hashes (HMAC-SHA256) of identity keys: what the registry keeps of an erased person."""
+    return [hmac.new(salt, f"{ags}\x1f{k}".encode(), hashlib.sha256).hexdigest() for k in dict.fromkeys(keys)]
 
 
 def search_text(given_name: str, family_name: str) -> str:

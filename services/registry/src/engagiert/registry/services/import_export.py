@@ -42,6 +42,12 @@ CSV_COLUMNS = (
 """The columns of the member CSV (import and export); ``consent_channels`` separated by ``;``."""
 
 
+PREVIOUSLY_ERASED = (
+    "row: this person was erased from the register (DSGVO Art. 17); if they asked to come back, "
+    "staff register them over the API with allow_previously_erased=true"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class RowError:
     """The problems of one CSV row (line numbers count the header as line 1)."""
@@ -114,15 +120,19 @@ class ImportExport(UseCases):
         rows, errors = self.parse_csv(ags, content)
         report = ImportReport(rows=len(rows) + len(errors), errors=errors, dry_run=dry_run)
         emails, names, imports = await self.repo.duplicate_keys(ags)
+        erased = await self.repo.erased_marks_of(ags)
         fresh: list[tuple[MemberCreate, str]] = []
-        for _, member, key in rows:
+        for line, member, key in rows:
             ek = domain.email_key(member.contact.email)
             nk = domain.name_dob_key(member.given_name, member.family_name, member.date_of_birth)
             if key in imports or (ek and ek in emails) or (nk and nk in names):
                 report.skipped_existing += 1
+            elif erased and erased.intersection(self.erased_marks(ags, domain.identity_keys(email=ek, name_dob=nk))):
+                report.errors.append(RowError(line=line, errors=[PREVIOUSLY_ERASED]))
             else:
                 fresh.append((member, key))
-        if dry_run or errors:
+        report.errors.sort(key=lambda e: e.line)
+        if dry_run or report.errors:
             return report
         now = self.clock()
         docs: list[tuple[Doc, Sequence[OutgoingRecord]]] = []

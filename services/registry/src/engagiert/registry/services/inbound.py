@@ -9,7 +9,7 @@ from typing import Any
 from engagiert.registry import domain
 from engagiert.registry.domain import ConsentIn, EngagementIn, HoursIn, MemberCreate
 from engagiert.registry.repository import Doc
-from engagiert.registry.services.common import DuplicateMember, NotFound, UseCases, engagements_of
+from engagiert.registry.services.common import DuplicateMember, NotFound, PreviouslyErased, UseCases, engagements_of
 from engagiert.registry.services.erasure import Erasure
 from engagiert.registry.services.hours import Hours
 from engagiert.registry.services.members import Members
@@ -99,6 +99,11 @@ class Inbound(UseCases):
                 return
             except DuplicateMember as exc:  # a redelivery or a race created it meanwhile
                 target = exc.existing_id
+            except PreviouslyErased:
+                raise PermanentError(
+                    f"previously-erased: the person of external reference {cmd.external_ref.system} was erased "
+                    "from the register; only staff register them again"
+                ) from None
         await self._update_from(event_id, cmd, target, source=source)
 
     async def _update_from(self, event_id: str, cmd: RegisterMember, member_id: str, *, source: str) -> None:
