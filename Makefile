@@ -1,5 +1,5 @@
 # engagiert: the front door. `make up` brings the platform up; `make test` runs every test.
-# Both do all set-up on a fresh machine (Java 17, Go, Python 3.11 must be there).
+# Both do all set-up on a fresh machine (Java 17, Go, Python 3.11 must be there; Keycloak takes a Java 21+).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -8,7 +8,7 @@ PY := .venv/bin/python
 # The test environment: the local stack's endpoints unless KAFKA_BOOTSTRAP_SERVERS/MONGODB_URL are set.
 STACK_ENV = eval "$$($(STACK) env)";
 
-.PHONY: help bootstrap up down status logs clean distclean lint format test test-unit test-integration bench demo schemas helm-check images-check token
+.PHONY: help bootstrap up down status logs clean distclean lint format test test-unit test-integration bench demo schemas helm-check images-check token token-local
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -16,7 +16,7 @@ help: ## list the targets
 bootstrap: ## install uv and the locked Python dependencies into .venv
 	@bash tools/bootstrap.sh
 
-up: bootstrap ## start Kafka, the store, Mailpit and the three services; returns when all are healthy
+up: bootstrap ## start Kafka, the store, Mailpit, Keycloak and the three services; returns when all are healthy
 	@$(STACK) up
 	@$(STACK) services-up
 	@echo
@@ -25,6 +25,7 @@ up: bootstrap ## start Kafka, the store, Mailpit and the three services; returns
 	@echo "  events         http://127.0.0.1:$${EVENTS_PORT:-8002}/docs   AsyncAPI: /asyncapi"
 	@echo "  notifications  http://127.0.0.1:$${NOTIFICATIONS_PORT:-8003}/docs   AsyncAPI: /asyncapi"
 	@echo "  mail (Mailpit) http://127.0.0.1:$${MAILPIT_HTTP_PORT:-8025}/  (SMTP 127.0.0.1:$${SMTP_PORT:-1025})"
+	@echo "  sign-in        http://127.0.0.1:$${KEYCLOAK_PORT:-8080}/realms/engagiert  (Keycloak; local users: deploy/local/README.md)"
 	@echo "  a staff token: make token"
 
 down: ## stop the services and the stack
@@ -42,7 +43,10 @@ clean: ## stop everything and wipe the data folder (.stack/data)
 distclean: ## also remove the built stack binaries and jars
 	@$(STACK) distclean
 
-token: bootstrap ## print a local staff token for Paderborn (AGS=05774032 ROLE=staff)
+token: bootstrap ## print an access token from the local Keycloak (AGS=05774032 ROLE=staff, or LOGIN=<local user>)
+	@$(PY) -m engagiert.shared.auth token --municipality $${AGS:-05774032} --role $${ROLE:-staff} $${LOGIN:+--user $$LOGIN}
+
+token-local: bootstrap ## print a token signed with the local key instead (no Keycloak; refused in production)
 	@$(PY) -m engagiert.shared.auth mint --municipality $${AGS:-05774032} --role $${ROLE:-staff}
 
 lint: bootstrap ## ruff (lint + format check) and mypy

@@ -99,6 +99,31 @@ declare -A PORT_VARS=(
 # would wait for every client to disconnect).
 declare -A STOP_SIGNAL=([postgres]=INT)
 
+# --- Keycloak (sign-in) --------------------------------------------------------------------------
+# Keycloak runs from the Maven Central distribution zip on Java 21+ (never the Java 17 Kafka uses),
+# in dev mode (H2 file database) on loopback, with its hostname pinned so that the issuer is always
+# http://127.0.0.1:$KEYCLOAK_PORT/realms/engagiert. The realm comes from keycloak/engagiert-realm.json.
+KEYCLOAK_VERSION=26.5.6    # org.keycloak:keycloak-quarkus-dist (zip)
+KEYCLOAK_PORT=${KEYCLOAK_PORT:-8080}
+KEYCLOAK_TIMEOUT=${KEYCLOAK_TIMEOUT:-420}  # seconds until the realm's discovery document answers
+KEYCLOAK_HEAP_OPTS=${KEYCLOAK_HEAP_OPTS:--Xms64m -Xmx512m}
+# jboss-threads needs this on Java 24+ (else its worker threads die with an IllegalAccessError).
+KEYCLOAK_JAVA_OPTS=${KEYCLOAK_JAVA_OPTS-"--add-opens=java.base/java.lang=ALL-UNNAMED"}
+# The master realm's administrator (local only; tests use it to rotate keys and create realms).
+KEYCLOAK_ADMIN_USER=${KEYCLOAK_ADMIN_USER:-admin}
+KEYCLOAK_ADMIN_PASSWORD=${KEYCLOAK_ADMIN_PASSWORD:-engagiert-admin}
+KEYCLOAK_REALM=engagiert
+KEYCLOAK_HOME=$STACK_DIR/keycloak-$KEYCLOAK_VERSION
+KEYCLOAK_DATA=$DATA_DIR/keycloak
+KEYCLOAK_REALM_FILE=$SCRIPT_DIR/keycloak/engagiert-realm.json
+KEYCLOAK_URL=http://127.0.0.1:$KEYCLOAK_PORT
+KEYCLOAK_ISSUER=$KEYCLOAK_URL/realms/$KEYCLOAK_REALM
+
+INFRA+=(keycloak)
+MARKER[keycloak]="keycloak-$KEYCLOAK_VERSION/"
+PORTS[keycloak]=$KEYCLOAK_PORT
+PORT_VARS[$KEYCLOAK_PORT]=KEYCLOAK_PORT
+
 # --- Helpers -------------------------------------------------------------------------------------
 say() { printf '%s\n' "$*"; }
 die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
@@ -466,7 +491,155 @@ cmd_install() {
   install_postgres
   install_ferretdb
   install_mailpit
+  install_keycloak
   ensure_chromium
+}
+
+# --- Keycloak: install, start, health ------------------------------------------------------------
+
+# Print the major version of the java binary $1 (e.g. 25), or fail.
+java_major() {
+  local version
+  version=$("$1" -XshowSettings:properties -version 2>&1 |
+    sed -nE 's/^[[:space:]]*java\.specification\.version = ([0-9]+).*/\1/p')
+  [[ $version =~ ^[0-9]+$ ]] && printf '%s' "$version"
+}
+
+# Set KEYCLOAK_JAVA_HOME to a Java 21 or newer: KEYCLOAK_JAVA_HOME from the environment, else the
+# oldest such one under /usr/lib/jvm (the closest to the versions Keycloak is tested on).
+KEYCLOAK_JAVA_HOME=${KEYCLOAK_JAVA_HOME:-}
+find_keycloak_java() {
+  local java major best="" best_major=999
+  if [[ -n $KEYCLOAK_JAVA_HOME ]]; then
+    major=$(java_major "$KEYCLOAK_JAVA_HOME/bin/java") && ((major >= 21)) && return 0
+    die "keycloak: KEYCLOAK_JAVA_HOME=$KEYCLOAK_JAVA_HOME is not a Java 21+ installation"
+  fi
+  for java in /usr/lib/jvm/*/bin/java; do
+    [[ -x $java ]] || continue
+    major=$(java_major "$java") || continue
+    if ((major >= 21 && major < best_major)); then
+      best=${java%/bin/java} best_major=$major
+    fi
+  done
+  [[ -n $best ]] || return 1
+  KEYCLOAK_JAVA_HOME=$best
+}
+
+# Java 21+ for Keycloak only, from the OS packages when there is none (Debian 13 offers
+# openjdk-21/25; Debian 12 offers neither: there, install one and set KEYCLOAK_JAVA_HOME).
+ensure_keycloak_java() {
+  find_keycloak_java && return 0
+  [[ $EUID -eq 0 ]] || die "keycloak: needs Java 21 or newer (none under /usr/lib/jvm); run as root to install it with apt-get, or set KEYCLOAK_JAVA_HOME"
+  local package candidate updated=false
+  for package in openjdk-21-jre-headless openjdk-25-jre-headless; do
+    candidate=$(apt-cache policy "$package" 2>/dev/null | sed -nE 's/^[[:space:]]*Candidate: (.*)$/\1/p')
+    if [[ (-z $candidate || $candidate == "(none)") && $updated == false ]]; then
+      apt-get update -qq
+      updated=true
+      candidate=$(apt-cache policy "$package" 2>/dev/null | sed -nE 's/^[[:space:]]*Candidate: (.*)$/\1/p')
+    fi
+    if [[ -n $candidate && $candidate != "(none)" ]]; then
+      say "keycloak: installing $package $candidate with apt-get (Java 21+ for Keycloak only)"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" </dev/null
+      find_keycloak_java && return 0
+    fi
+  done
+  die "keycloak: needs Java 21 or newer and the OS packages offer none: install one and set KEYCLOAK_JAVA_HOME"
+}
+
+install_keycloak() {
+  ensure_keycloak_java
+  if [[ -x $KEYCLOAK_HOME/bin/kc.sh && $(cat "$KEYCLOAK_HOME/version.txt" 2>/dev/null) == *"$KEYCLOAK_VERSION"* ]]; then
+    say "keycloak: $KEYCLOAK_VERSION installed (Java $(java_major "$KEYCLOAK_JAVA_HOME/bin/java"), $KEYCLOAK_JAVA_HOME)"
+    return 0
+  fi
+  need mvn unzip
+  say "keycloak: fetching keycloak-quarkus-dist $KEYCLOAK_VERSION with Maven (165 MB, once) into $KEYCLOAK_HOME"
+  local tmp=$STACK_DIR/keycloak.tmp
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  mvn -q -B dependency:copy -Dartifact="org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:zip" \
+    -DoutputDirectory="$tmp" </dev/null 2>&1 | sed -E $'s/\x1b\\[[0-9;]*m//g; /^$/d'
+  local zip=$tmp/keycloak-quarkus-dist-$KEYCLOAK_VERSION.zip
+  [[ -f $zip ]] || die "keycloak: Maven did not produce $(basename "$zip")"
+  unzip -q "$zip" -d "$tmp"
+  [[ -x $tmp/keycloak-$KEYCLOAK_VERSION/bin/kc.sh ]] || die "keycloak: the zip has no keycloak-$KEYCLOAK_VERSION/bin/kc.sh"
+  rm -rf "$KEYCLOAK_HOME"
+  mv "$tmp/keycloak-$KEYCLOAK_VERSION" "$KEYCLOAK_HOME"
+  rm -rf "$tmp"
+  # An older version's folder goes (the data lives in data/keycloak, not there).
+  local old
+  for old in "$STACK_DIR"/keycloak-*; do
+    if [[ $old != "$KEYCLOAK_HOME" && -x $old/bin/kc.sh ]]; then rm -rf "$old"; fi
+  done
+  return 0
+}
+
+keycloak_healthy() {
+  curl -fsS --max-time 3 -o /dev/null "$KEYCLOAK_ISSUER/.well-known/openid-configuration" 2>/dev/null
+}
+
+# Keycloak imports the realm file only when the realm does not exist yet: a changed realm file
+# starts Keycloak on a fresh database, so that what runs is what the repo says.
+keycloak_realm_sum() { sha256sum "$KEYCLOAK_REALM_FILE" | cut -c1-16; }
+
+start_keycloak() {
+  local pid
+  if pid=$(running_pid keycloak); then
+    say "keycloak: already running (pid $pid)"
+    if [[ $(cat "$KEYCLOAK_DATA/realm.sum" 2>/dev/null) != "$(keycloak_realm_sum)" ]]; then
+      say "keycloak: WARNING the realm file changed since Keycloak started: '$0 keycloak-restart' re-imports it (local sessions are lost)"
+    fi
+  else
+    check_ports_free keycloak
+    find_keycloak_java || die "keycloak: no Java 21+ (run '$0 install')"
+    [[ -x $KEYCLOAK_HOME/bin/kc.sh ]] || die "keycloak: $KEYCLOAK_HOME is not installed (run '$0 install')"
+    mkdir -p "$KEYCLOAK_DATA/import" "$LOG_DIR"
+    if [[ -d $KEYCLOAK_DATA/h2 && $(cat "$KEYCLOAK_DATA/realm.sum" 2>/dev/null) != "$(keycloak_realm_sum)" ]]; then
+      say "keycloak: the realm file changed: starting on a fresh database (re-import)"
+      rm -rf "$KEYCLOAK_DATA/h2"
+    fi
+    cp "$KEYCLOAK_REALM_FILE" "$KEYCLOAK_DATA/import/$KEYCLOAK_REALM-realm.json"
+    keycloak_realm_sum >"$KEYCLOAK_DATA/realm.sum"
+    # Keycloak keeps its database (h2/), the import folder and temporary files in <home>/data:
+    # that is the stack's data folder, so that 'clean' wipes it.
+    if [[ -e $KEYCLOAK_HOME/data && ! -L $KEYCLOAK_HOME/data ]]; then rm -rf "$KEYCLOAK_HOME/data"; fi
+    ln -sfn "$KEYCLOAK_DATA" "$KEYCLOAK_HOME/data"
+    say "keycloak: starting $KEYCLOAK_VERSION on $KEYCLOAK_URL (realm $KEYCLOAK_REALM, Java $(java_major "$KEYCLOAK_JAVA_HOME/bin/java"))"
+    # The bootstrap admin (master realm, local only) is created on the first start only.
+    launch keycloak env JAVA_HOME="$KEYCLOAK_JAVA_HOME" JAVA="$KEYCLOAK_JAVA_HOME/bin/java" \
+      JAVA_OPTS_KC_HEAP="$KEYCLOAK_HEAP_OPTS" JAVA_OPTS_APPEND="$KEYCLOAK_JAVA_OPTS" \
+      KC_BOOTSTRAP_ADMIN_USERNAME="$KEYCLOAK_ADMIN_USER" KC_BOOTSTRAP_ADMIN_PASSWORD="$KEYCLOAK_ADMIN_PASSWORD" \
+      "$KEYCLOAK_HOME/bin/kc.sh" start-dev --import-realm \
+      --http-host=127.0.0.1 --http-port="$KEYCLOAK_PORT" --hostname="$KEYCLOAK_URL" \
+      --log-console-color=false
+  fi
+}
+
+wait_keycloak() {
+  wait_healthy keycloak keycloak_healthy "$KEYCLOAK_TIMEOUT"
+  say "keycloak: healthy, issuer $KEYCLOAK_ISSUER (pid $(running_pid keycloak))"
+}
+
+cmd_keycloak_restart() {
+  need curl ss setsid flock
+  take_lock
+  install_keycloak
+  stop_components keycloak
+  start_keycloak
+  wait_keycloak
+}
+
+# Print the client settings of the local Keycloak (part of `env`).
+keycloak_env() {
+  cat <<EOF2
+export KEYCLOAK_URL=$KEYCLOAK_URL
+export KEYCLOAK_REALM=$KEYCLOAK_REALM
+export KEYCLOAK_ADMIN_USER=$KEYCLOAK_ADMIN_USER
+export KEYCLOAK_ADMIN_PASSWORD=$KEYCLOAK_ADMIN_PASSWORD
+export KEYCLOAK_ISSUER=$KEYCLOAK_ISSUER
+export KEYCLOAK_JWKS_URL=$KEYCLOAK_ISSUER/protocol/openid-connect/certs
+EOF2
 }
 
 # --- up ------------------------------------------------------------------------------------------
@@ -679,11 +852,14 @@ cmd_up() {
   need_venv
   take_lock
   cmd_install
+  # Keycloak starts first and is waited for last: its start (about a minute) overlaps the others'.
+  start_keycloak
   start_kafka
   create_topics
   if [[ $EXTERNAL_MONGODB != true ]]; then start_postgres; fi
   start_ferretdb
   start_mailpit
+  wait_keycloak
   say "stack: up (eval \"\$($0 env)\" for the client settings)"
 }
 
@@ -714,6 +890,7 @@ cmd_services_up() {
         NOTIFICATIONS_SMTP_PORT="$SMTP_PORT" \
         TOPIC_PARTITIONS="$TOPIC_PARTITIONS" \
         ENVIRONMENT=local \
+        AUTH_ISSUER="$KEYCLOAK_ISSUER" AUTH_JWKS_URL="$KEYCLOAK_ISSUER/protocol/openid-connect/certs" \
         "$REPO_DIR/.venv/bin/uvicorn" "$module" --host 127.0.0.1 --port "$port" \
         --timeout-graceful-shutdown 20
     fi
@@ -733,6 +910,7 @@ cmd_services_down() {
 
 cmd_down() {
   cmd_services_down
+  stop_components keycloak
   stop_components mailpit
   stop_components ferretdb
   stop_components postgres
@@ -819,6 +997,7 @@ export SMTP_PORT=$SMTP_PORT
 export MAILPIT_API_URL=http://127.0.0.1:$MAILPIT_HTTP_PORT
 export TOPIC_PARTITIONS=$TOPIC_PARTITIONS
 EOF
+  keycloak_env
 }
 
 usage() {
@@ -828,7 +1007,8 @@ Usage: $0 <command>
   install        resolve/build Kafka $KAFKA_VERSION, FerretDB $FERRETDB_VERSION, Mailpit $MAILPIT_VERSION into \$STACK_DIR;
                  apt-get install postgresql if no /usr/lib/postgresql/*/bin/postgres exists,
                  and chromium (browser tests) if no /usr/bin/chromium exists
-  up             install, then start Kafka, PostgreSQL, FerretDB and Mailpit (what is not running) and create topics
+  up             install, then start Kafka, PostgreSQL, FerretDB, Mailpit and Keycloak $KEYCLOAK_VERSION (what is not
+                 running) and create topics
   services-up    start registry, events and notifications (uvicorn) and wait for /readyz
   services-down  stop the services
   down           stop the services and the infrastructure
@@ -836,7 +1016,8 @@ Usage: $0 <command>
   logs [-f] [name]  last 100 lines of the logs (all or one); -f follows
   clean          down, then delete \$STACK_DIR/data and \$STACK_DIR/logs (keeps binaries and jars)
   distclean      down, then delete all of \$STACK_DIR
-  env            print export lines for the clients (eval "\$($0 env)")
+  env            print export lines for the clients (eval "\$($0 env)"), Keycloak's issuer and JWKS URL included
+  keycloak-restart  stop and start Keycloak (re-imports the realm file when it changed; local sessions are lost)
 
 STACK_DIR=$STACK_DIR
 EOF
@@ -859,6 +1040,7 @@ main() {
     clean) cmd_clean ;;
     distclean) cmd_distclean ;;
     env) cmd_env ;;
+    keycloak-restart) cmd_keycloak_restart ;;
     help | -h | --help) usage ;;
     *)
       usage >&2

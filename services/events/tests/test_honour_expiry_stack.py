@@ -11,7 +11,7 @@ import pytest
 
 from engagiert.events.bench import seed_members, wait_outbox_empty
 from engagiert.events.repository import HONOURS, MEMBERS, Repository
-from engagiert.events.services import Recognition
+from engagiert.events.services import EventsService
 from engagiert.shared import topics
 from engagiert.shared.contracts import HonourExpired, HonourProposed, NotificationRequested
 
@@ -40,9 +40,9 @@ def _granted(r: Running, member_id: str, kind: str, valid_until: date | None, **
     }
 
 
-def _use_cases(r: Running, now: datetime) -> Recognition:
+def _use_cases(r: Running, now: datetime) -> EventsService:
     """Return the use cases on the test's store with a clock of our choosing (the relay publishes their writes)."""
-    return Recognition(Repository(r.db), r.settings, notify=r.app.state.runtime.relay.notify, clock=lambda: now)
+    return EventsService(Repository(r.db), r.settings, notify=r.app.state.runtime.relay.notify, clock=lambda: now)
 
 
 async def test_expiry_and_renewal_happen_once_at_their_edges_and_the_jubilaeumskarte_never_expires(

@@ -29,9 +29,9 @@ def _token(url: str) -> str:
 
 async def _rsvp_tokens(r: Running, event_id: str, status: str) -> dict[str, str]:
     """Return invitation id -> RSVP token for an event's invitations of ``status``, built as the mail's link."""
-    from engagiert.events.services import Recognition
+    from engagiert.events.services import InvitationMails
 
-    uc: Recognition = r.app.state.use_cases()
+    uc: InvitationMails = r.app.state.use_cases().invitation_mails
     event = await r.db[EVENTS].find_one({"_id": event_id})
     assert event is not None
     docs = await r.db[INVITATIONS].find({"event_id": event_id, "status": status}).to_list(None)

@@ -37,7 +37,7 @@ async def _event(r: Running, *, capacity: int, members: int) -> str:
 
 async def _answer(r: Running, event_id: str, member_id: str, answer: str) -> None:
     """Answer an invitation through the public RSVP page, with the mail's link."""
-    uc = r.app.state.use_cases()
+    uc = r.app.state.use_cases().invitation_mails
     event = await r.db[EVENTS].find_one({"_id": event_id})
     assert event is not None
     token = uc.rsvp_url(f"{event_id}:{member_id}", event["rsvp_deadline"]).rsplit("/", 1)[1]
@@ -133,7 +133,7 @@ async def test_cancelling_an_event_mails_every_invitee_still_concerned_once_and_
     await r.db[INVITATIONS].update_one({"_id": f"{event_id}:m000003"}, {"$unset": {"cancellation_notified_at": ""}})
     await r.db[EVENTS].update_one({"_id": event_id}, {"$set": {"_cancel_fanout": True}})
     resumed = await topic_window(topics.NOTIFICATIONS_REQUESTS).open()
-    uc = r.app.state.use_cases()
+    uc = r.app.state.use_cases().invitation_mails
     assert await uc.finish_cancellations() == 1
     assert await uc.finish_cancellations() == 0
     again = await _published(r, resumed)
@@ -186,7 +186,7 @@ async def test_a_moved_deadline_moves_the_open_reminders_once(running: Running, 
     # Resumed after a crash between the event's write and the invitations': once more, not twice.
     await r.db[EVENTS].update_one({"_id": event_id}, {"$set": {"_reschedule_reminders": True}})
     again = await topic_window(topics.NOTIFICATIONS_REQUESTS).open()
-    uc = r.app.state.use_cases()
+    uc = r.app.state.use_cases().invitation_mails
     assert await uc.finish_reschedules() == 0  # every open reminder already follows the deadline
     await r.db[INVITATIONS].update_one({"_id": inv}, {"$unset": {"reminder_deadline": ""}})
     await r.db[EVENTS].update_one({"_id": event_id}, {"$set": {"_reschedule_reminders": True}})

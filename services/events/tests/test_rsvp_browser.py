@@ -64,7 +64,7 @@ async def _invite(r: Running, member_ids: list[str], *, guests: int) -> str:
 
 async def _link(r: Running, event_id: str, member_id: str) -> str:
     """Return the signed RSVP link of a member's invitation, as the invitation mail carries it."""
-    uc = r.app.state.use_cases()
+    uc = r.app.state.use_cases().invitation_mails
     event = await r.db[EVENTS].find_one({"_id": event_id})
     assert event is not None
     url = str(uc.rsvp_url(f"{event_id}:{member_id}", event["rsvp_deadline"]))

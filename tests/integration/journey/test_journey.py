@@ -1,12 +1,12 @@
 """The whole journey on the real stack, with the three services running as processes as `make up` runs them.
 
-Staff create Paderborn and two organisations, register members (one without consent) and record
-hours; a club system reports hours through the inbound topic with a plain Kafka producer; staff
+Staff (Keycloak's tokens, verified through its JWKS) create Paderborn and two organisations,
+register members (one without consent) and record hours; a club system reports hours through the inbound topic with a plain Kafka producer; staff
 preview and issue invitations to the reception on 5 December for members with at least 200
 hours; German e-mails with an RSVP link arrive in Mailpit; headless Chromium follows the link and accepts with
 one guest; attendance is recorded; an Ehrenamtskarte is proposed, granted and its code verifies;
 the member without consent received nothing and the log says why; a Bielefeld token sees none of
-it; erasing one member leaves no trace of their name or e-mail in any of the three databases, and
+it, a reader cannot write; erasing one member leaves no trace of their name or e-mail in any of the three databases, and
 the registry shows every service's confirmation.
 """
 
@@ -26,6 +26,7 @@ from playwright.async_api import async_playwright, expect
 from engagiert.shared import topics
 from engagiert.shared.testing import ServiceProcess, StackEndpoints, auth_header, produce_records, skip_history
 from engagiert.shared.testing import eventually as _eventually
+from engagiert.shared.testing.keycloak import Keycloak, bearer
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +45,20 @@ CONSUMES = {
     "events": [topics.REGISTRY_MEMBERS, topics.REGISTRY_ENGAGEMENT],
     "notifications": [topics.NOTIFICATIONS_REQUESTS, topics.REGISTRY_MEMBERS],
 }
+
+
+def staff_headers(stack: StackEndpoints) -> tuple[dict[str, str], ...]:
+    """Return the network admin's, Paderborn staff's, Bielefeld staff's and a Paderborn reader's headers.
+
+    With Keycloak in the stack (always, locally) they are its access tokens (password grant of the
+    local users), verified by the services through its JWKS; otherwise locally signed tokens.
+    """
+    if stack.keycloak_issuer is None:
+        return (auth_header(["*"], "network-admin"), auth_header([PADERBORN], "staff"),
+                auth_header([BIELEFELD], "staff"), auth_header([PADERBORN], "reader"))  # fmt: skip
+    keycloak = Keycloak.from_issuer(stack.keycloak_issuer)
+    users = ("network-admin", "paderborn-staff", "bielefeld-staff", "paderborn-reader")
+    return tuple(bearer(keycloak.password_token(user)) for user in users)
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +91,7 @@ def platform(stack: StackEndpoints) -> Iterator[dict[str, Any]]:
 async def test_the_whole_journey(platform: dict[str, Any]) -> None:
     """Register, report, invite, mail, RSVP, attend, honour, isolate, erase: end to end."""
     procs, run, stack = platform["procs"], platform["run"], platform["stack"]
-    admin = auth_header(["*"], "network-admin")
-    staff = auth_header([PADERBORN], "staff")
-    bielefeld = auth_header([BIELEFELD], "staff")
+    admin, staff, bielefeld, reader = staff_headers(stack)
     reg = httpx.AsyncClient(base_url=procs["registry"].url, timeout=30)
     ev = httpx.AsyncClient(base_url=procs["events"].url, timeout=30)
     no = httpx.AsyncClient(base_url=procs["notifications"].url, timeout=30)
@@ -221,6 +234,9 @@ async def test_the_whole_journey(platform: dict[str, Any]) -> None:
     for client, path in ((reg, f"{base}/members/{members['anna']['id']}"), (reg, f"{base}/members"),
                          (ev, f"{base}/events/{event_id}"), (no, f"{base}/deliveries")):  # fmt: skip
         assert (await client.get(path, headers=bielefeld)).status_code == 404
+    # ... and a Paderborn reader reads but cannot write.
+    assert (await reg.get(f"{base}/members/{members['clara']['id']}", headers=reader)).status_code == 200
+    assert (await reg.post(f"{base}/organisations", headers=reader, json={"name": "Nicht erlaubt", "kind": "Verein", "fields": ["Sport"]})).status_code == 403  # fmt: skip
 
     # 9. Erasing Anna leaves no trace of her name or e-mail in any database; every service confirms.
     assert (await reg.delete(f"{base}/members/{members['anna']['id']}", headers=staff)).status_code == 202

@@ -182,6 +182,10 @@ spec:
               value: {{ $root.Values.auth.issuer | quote }}
             - name: AUTH_AUDIENCE
               value: {{ $root.Values.auth.audience | quote }}
+            - name: AUTH_JWKS_LIFESPAN_SECONDS
+              value: {{ $root.Values.auth.jwksLifespanSeconds | quote }}
+            - name: AUTH_JWKS_COOLDOWN_SECONDS
+              value: {{ $root.Values.auth.jwksCooldownSeconds | quote }}
             # The local development token key is always off in a cluster.
             - name: AUTH_LOCAL_KEY
               value: ""

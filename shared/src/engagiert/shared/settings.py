@@ -51,6 +51,10 @@ class ServiceSettings(BaseSettings):
             "auth_local_key",
             "auth_issuer",
             "auth_audience",
+            "auth_local_issuer",
+            "auth_jwks_lifespan_seconds",
+            "auth_jwks_cooldown_seconds",
+            "auth_jwks_timeout_seconds",
             "link_secret",
             "public_base_url",
             "topic_partitions",
@@ -80,10 +84,16 @@ class ServiceSettings(BaseSettings):
     mongodb_url: str = "mongodb://127.0.0.1:27017/"
     mongodb_database: str | None = Field(default=None, description="default: engagiert_<service>")
 
-    auth_jwks_url: str | None = None
-    auth_local_key: SecretStr | None = SecretStr(LOCAL_AUTH_KEY)
-    auth_issuer: str = "engagiert-local"
+    # Sign-in: tokens of the OIDC provider (Keycloak) are verified through its JWKS; outside
+    # production also tokens signed with the local key (HS256), which production refuses.
+    auth_jwks_url: str | None = Field(default=None, description="the OIDC provider's JWKS URL")
+    auth_issuer: str | None = Field(default=None, description="the OIDC provider's issuer; needed with the JWKS URL")
     auth_audience: str = "engagiert"
+    auth_jwks_lifespan_seconds: float = Field(default=300.0, gt=0, description="the key set is fetched again after")
+    auth_jwks_cooldown_seconds: float = Field(default=10.0, ge=0, description="at most one fetch per unknown kid per")
+    auth_jwks_timeout_seconds: float = Field(default=5.0, gt=0)
+    auth_local_key: SecretStr | None = SecretStr(LOCAL_AUTH_KEY)
+    auth_local_issuer: str = "engagiert-local"
 
     link_secret: SecretStr = SecretStr("engagiert-local-link-secret-never-in-production")
     public_base_url: str = "http://127.0.0.1:8000"
@@ -105,6 +115,8 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _enforce_no_local_secrets_in_production(self) -> ServiceSettings:
+        if self.auth_jwks_url and not self.auth_issuer:
+            raise ValueError("AUTH_JWKS_URL needs AUTH_ISSUER: the provider's issuer, checked in every token")
         if self.environment != "production":
             return self
         key = self.auth_local_key.get_secret_value() if self.auth_local_key else None
@@ -112,8 +124,10 @@ class ServiceSettings(BaseSettings):
             raise ValueError(
                 "the local token key must not be used in production: set AUTH_JWKS_URL and AUTH_LOCAL_KEY='' "
             )
-        if self.auth_jwks_url is None and not key:
-            raise ValueError("production needs AUTH_JWKS_URL (OIDC) to verify tokens")
+        if key:
+            raise ValueError("production refuses locally signed (HS256) tokens: set AUTH_LOCAL_KEY=''")
+        if not self.auth_jwks_url:
+            raise ValueError("production needs AUTH_JWKS_URL and AUTH_ISSUER (OIDC) to verify tokens")
         if "never-in-production" in self.link_secret.get_secret_value():
             raise ValueError("set LINK_SECRET to a secret of your own in production")
         return self

@@ -9,7 +9,7 @@ from engagiert.events.config import EventsSettings
 from engagiert.events.handlers import member_events_handler
 from engagiert.events.repository import Repository
 from engagiert.events.scheduler import scheduler_loop
-from engagiert.events.services import Recognition
+from engagiert.events.services import EventsService
 from engagiert.shared import topics
 from engagiert.shared.contracts import (
     AttendanceRecorded,
@@ -35,8 +35,8 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     settings = settings or EventsSettings()
     runtime = ServiceRuntime(settings, title="engagiert events", description="The events service of engagiert.")
 
-    def use_cases() -> Recognition:
-        return Recognition(Repository(runtime.db), settings, notify=runtime.relay.notify)
+    def use_cases() -> EventsService:
+        return EventsService(Repository(runtime.db), settings, notify=runtime.relay.notify)
 
     runtime.app.state.use_cases = use_cases
     runtime.on_startup(repository.ensure_indexes)
@@ -64,8 +64,8 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     )
     runtime.publishes(topics.NOTIFICATIONS_REQUESTS, [NotificationRequested, NotificationCancelRequested])
     runtime.publishes(topics.REGISTRY_INBOUND, [ConfirmErasure])
-    runtime.app.include_router(api.router)
-    runtime.app.include_router(api.public_router)
+    for router in api.ROUTERS:
+        runtime.app.include_router(router)
     return runtime.app
 
 

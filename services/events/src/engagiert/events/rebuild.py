@@ -30,7 +30,7 @@ from faststream.kafka.security import parse_security
 from engagiert.events import repository
 from engagiert.events.config import EventsSettings
 from engagiert.events.repository import MEMBERS, Repository
-from engagiert.events.services import Recognition
+from engagiert.events.services import EventsService
 from engagiert.shared import topics
 from engagiert.shared.envelope import Envelope, EnvelopeError, parse_record
 from engagiert.shared.logging import configure_logging, get_logger
@@ -72,7 +72,7 @@ async def rebuild(
     applied = 0
     try:
         await repository.ensure_indexes(db)
-        use_cases = Recognition(Repository(db), settings)
+        read_model = EventsService(Repository(db), settings).member_read_model
         partitions = await _partitions(bootstrap, security, list(contract))
         cleared = (await db[MEMBERS].delete_many({})).deleted_count if clear else 0
         consumer = AIOKafkaConsumer(
@@ -107,7 +107,7 @@ async def rebuild(
                         except EnvelopeError as exc:
                             skipped[exc.reason] += 1  # the live consumer dead-lettered these already
                 if events:
-                    await use_cases.apply_member_events(events)
+                    await read_model.apply_member_events(events)
                     applied += len(events)
                 for tp in list(open_parts):
                     if await consumer.position(tp) >= ends[tp]:

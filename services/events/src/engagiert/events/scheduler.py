@@ -6,14 +6,14 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from engagiert.events.services import Recognition
+from engagiert.events.services import EventsService
 from engagiert.shared.logging import get_logger
 
 log = get_logger(__name__)
 
 
 def scheduler_loop(
-    use_cases: Callable[[], Recognition], interval_seconds: float
+    use_cases: Callable[[], EventsService], interval_seconds: float
 ) -> Callable[[], Coroutine[Any, Any, None]]:
     """Return the loop the runtime starts with the app and cancels at shutdown."""
 

@@ -1,8 +1,9 @@
 """Finds or starts the real stack the integration tests run against.
 
-In order: ``KAFKA_BOOTSTRAP_SERVERS`` / ``MONGODB_URL`` from the environment when set; the
-testcontainers images when a Docker engine answers; otherwise the native stack of
-``deploy/local/stack.sh`` (Kafka from Maven Central jars, FerretDB, Mailpit).
+In order: ``KAFKA_BOOTSTRAP_SERVERS`` / ``MONGODB_URL`` from the environment when set (with
+``KEYCLOAK_ISSUER`` for the local Keycloak); the testcontainers images when a Docker engine answers
+(no Keycloak); otherwise the native stack of ``deploy/local/stack.sh`` (Kafka from Maven Central
+jars, FerretDB, Mailpit, Keycloak).
 """
 
 from __future__ import annotations
@@ -27,16 +28,27 @@ class StackEndpoints:
     smtp_port: int
     mailpit_api_url: str
     origin: str
+    keycloak_issuer: str | None = None
+    """The local Keycloak's realm ``engagiert`` (its issuer), when the stack has one."""
+
+    @property
+    def keycloak_jwks_url(self) -> str | None:
+        """Return the JWKS URL of the local Keycloak realm, or None."""
+        return f"{self.keycloak_issuer}/protocol/openid-connect/certs" if self.keycloak_issuer else None
 
     def env(self) -> dict[str, str]:
-        """Return the environment a service process needs to use this stack."""
-        return {
+        """Return the environment a service process needs to use this stack (Keycloak's JWKS included)."""
+        env = {
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
             "MONGODB_URL": self.mongodb_url,
             "NOTIFICATIONS_SMTP_HOST": self.smtp_host,
             "NOTIFICATIONS_SMTP_PORT": str(self.smtp_port),
             "MAILPIT_API_URL": self.mailpit_api_url,
         }
+        if self.keycloak_issuer and self.keycloak_jwks_url:
+            env["AUTH_ISSUER"] = self.keycloak_issuer
+            env["AUTH_JWKS_URL"] = self.keycloak_jwks_url
+        return env
 
 
 def _docker_answers() -> bool:
@@ -60,6 +72,7 @@ def _from_env() -> StackEndpoints | None:
         smtp_port=int(os.environ.get("SMTP_PORT", "1025")),
         mailpit_api_url=os.environ.get("MAILPIT_API_URL", "http://127.0.0.1:8025"),
         origin="environment",
+        keycloak_issuer=os.environ.get("KEYCLOAK_ISSUER") or None,
     )
 
 
@@ -99,6 +112,7 @@ def _from_native_stack() -> StackEndpoints:
         smtp_port=int(values.get("SMTP_PORT", "1025")),
         mailpit_api_url=values.get("MAILPIT_API_URL", "http://127.0.0.1:8025"),
         origin="native",
+        keycloak_issuer=values.get("KEYCLOAK_ISSUER") or None,
     )
 
 

@@ -1,4 +1,4 @@
-"""Serves HTTP: staff routes under /v1/municipalities/{ags}, the public RSVP page and the card check."""
+"""Serves the pages without login: the RSVP page of an invitation link and the check of a card's code."""
 
 from __future__ import annotations
 
@@ -11,183 +11,21 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
 
 from engagiert.events import domain
-from engagiert.events.services import EventCreate, EventUpdate, Grant, Recognition, Reject
-from engagiert.shared.auth import Reader, Staff
+from engagiert.events.api.deps import HonourUseCases, RsvpUseCases
 from engagiert.shared.problems import Problem
 
-router = APIRouter(prefix="/v1/municipalities/{ags}", tags=["recognition"])
-public_router = APIRouter(tags=["public"])
+router = APIRouter(tags=["public"])
 
 TZ = ZoneInfo("Europe/Berlin")
-_TEMPLATES = Path(__file__).parent / "templates"
+_TEMPLATES = Path(__file__).parent.parent / "templates"
 
 
-def use_cases(request: Request) -> Recognition:
-    """Return the use cases of this app."""
-    factory = request.app.state.use_cases
-    result: Recognition = factory()
-    return result
-
-
-UseCases = Annotated[Recognition, Depends(use_cases)]
-
-
-def _public(doc: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in doc.items() if not k.startswith("_") or k == "_id"}
-    out["id"] = out.pop("_id")
-    return out
-
-
-# -- recognition events ------------------------------------------------------------------------
-
-
-@router.post("/events", status_code=201, summary="Create a recognition event")
-async def create_event(ags: str, body: EventCreate, _p: Staff, uc: UseCases) -> dict[str, Any]:
-    """Create a recognition event (draft or scheduled)."""
-    return _public(await uc.create_event(ags, body))
-
-
-@router.get("/events", summary="List recognition events")
-async def list_events(ags: str, _p: Reader, uc: UseCases) -> list[dict[str, Any]]:
-    """List a municipality's recognition events."""
-    return [_public(d) for d in await uc.repo.events_of(ags)]
-
-
-@router.get("/events/{event_id}", summary="Show a recognition event with its counts")
-async def get_event(ags: str, event_id: str, _p: Reader, uc: UseCases) -> dict[str, Any]:
-    """Show an event, its seats taken and its invitations per status."""
-    return _public(await uc.summary(ags, event_id))
-
-
-@router.patch("/events/{event_id}", summary="Change, schedule, cancel or complete an event")
-async def patch_event(ags: str, event_id: str, body: EventUpdate, _p: Staff, uc: UseCases) -> dict[str, Any]:
-    """Change an event or move it to another status."""
-    return _public(await uc.update_event(ags, event_id, body))
-
-
-# -- invitations -------------------------------------------------------------------------------
-
-
-@router.post("/events/{event_id}/invitations/preview", summary="Preview invitations by criteria")
-async def preview(
-    ags: str, event_id: str, criteria: domain.InvitationCriteria, _p: Staff, uc: UseCases
-) -> dict[str, Any]:
-    """Show how many members match, how many would be invited and how many would wait."""
-    return await uc.preview(ags, event_id, criteria)
-
-
-@router.post("/events/{event_id}/invitations/issue", summary="Issue invitations by criteria (idempotent)")
-async def issue(
-    ags: str, event_id: str, criteria: domain.InvitationCriteria, _p: Staff, uc: UseCases
-) -> dict[str, Any]:
-    """Invite every matching member once; offers up to the capacity, the rest on the waitlist."""
-    return await uc.issue(ags, event_id, criteria)
-
-
-@router.get("/events/{event_id}/invitations", summary="List invitations")
-async def list_invitations(
-    ags: str,
-    event_id: str,
-    _p: Reader,
-    uc: UseCases,
-    status: Literal["invited", "waitlisted", "accepted", "declined"] | None = None,
-) -> list[dict[str, Any]]:
-    """List an event's invitations in issue order."""
-    return [_public(d) for d in await uc.invitations(ags, event_id, status)]
-
-
-class AttendanceBody(BaseModel):
-    """A check-in (or a no-show)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    attended: bool = True
-
-
-@router.post("/events/{event_id}/invitations/{invitation_id}/attendance", summary="Check in an invitee")
-async def attendance(
-    ags: str, event_id: str, invitation_id: str, body: AttendanceBody, _p: Staff, uc: UseCases
-) -> dict[str, Any]:
-    """Record that an accepted invitee attended (or did not)."""
-    return _public(await uc.record_attendance(ags, event_id, invitation_id, body.attended))
-
-
-@router.get(
-    "/events/{event_id}/attendees.csv",
-    summary="The list for the venue (CSV, ';'-separated)",
-    response_class=PlainTextResponse,
-)
-async def attendees_csv(ags: str, event_id: str, _p: Staff, uc: UseCases) -> PlainTextResponse:
-    """Return accepted invitees with their guests and check-in state."""
-    text = await uc.venue_csv(ags, event_id)
-    return PlainTextResponse(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="teilnehmende-{event_id}.csv"'},
-    )
-
-
-# -- honours -----------------------------------------------------------------------------------
-
-
-@router.get("/honour-rules", summary="The municipality's honour rules")
-async def get_rules(ags: str, _p: Reader, uc: UseCases) -> domain.HonourRules:
-    """Show the rules in force (state defaults where the municipality set none)."""
-    return await uc.rules(ags)
-
-
-@router.put("/honour-rules", summary="Set the municipality's honour rules")
-async def put_rules(ags: str, body: domain.HonourRules, _p: Staff, uc: UseCases) -> domain.HonourRules:
-    """Replace the municipality's rules over the state defaults."""
-    return await uc.put_rules(ags, body)
-
-
-@router.get("/honours", summary="List honours")
-async def list_honours(
-    ags: str,
-    _p: Reader,
-    uc: UseCases,
-    status: Literal["proposed", "granted", "rejected", "expired"] | None = None,
-) -> list[dict[str, Any]]:
-    """List honours, proposed ones first for staff to decide."""
-    docs = await uc.repo.honours_of(ags, status=status)
-    return [_public({k: v for k, v in d.items() if k != "verification_code"}) for d in docs]
-
-
-class LocalAwardBody(BaseModel):
-    """A local award staff propose for a member."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    member_id: str = Field(min_length=1, max_length=64)
-    title: str = Field(min_length=1, max_length=200)
-
-
-@router.post("/honours", status_code=201, summary="Propose a local award")
-async def propose_local_award(ags: str, body: LocalAwardBody, _p: Staff, uc: UseCases) -> dict[str, Any]:
-    """Propose a local award for a member."""
-    return _public(await uc.propose_local_award(ags, body.member_id, body.title))
-
-
-@router.post("/honours/{honour_id}/grant", summary="Grant a proposed honour")
-async def grant(ags: str, honour_id: str, body: Grant, _p: Staff, uc: UseCases) -> dict[str, Any]:
-    """Grant an honour: card number, validity and a verification code checkable offline."""
-    return _public(await uc.grant(ags, honour_id, body))
-
-
-@router.post("/honours/{honour_id}/reject", summary="Reject a proposed honour")
-async def reject(ags: str, honour_id: str, body: Reject, _p: Staff, uc: UseCases) -> dict[str, Any]:
-    """Reject an honour with a reason."""
-    return _public(await uc.reject(ags, honour_id, body))
-
-
-@public_router.get("/v1/honours/verify/{code}", summary="Check a card's verification code (public)")
-async def verify(code: str, uc: UseCases) -> dict[str, Any]:
+@router.get("/v1/honours/verify/{code}", summary="Check a card's verification code (public)")
+async def verify(code: str, uc: HonourUseCases) -> dict[str, Any]:
     """Answer whether a card's code is genuine and valid; no personal data."""
     try:
         return await uc.verify_card(code)
@@ -345,8 +183,8 @@ def _link_error(lang: Lang, path: str, exc: domain.LinkError) -> HTMLResponse:
 LangQuery = Annotated[Lang, Query(description="de (default) or en")]
 
 
-@public_router.get("/rsvp/{token}", response_class=HTMLResponse, summary="The RSVP page (no login)")
-async def rsvp_page(token: str, request: Request, uc: UseCases, lang: LangQuery = "de") -> HTMLResponse:
+@router.get("/rsvp/{token}", response_class=HTMLResponse, summary="The RSVP page (no login)")
+async def rsvp_page(token: str, request: Request, uc: RsvpUseCases, lang: LangQuery = "de") -> HTMLResponse:
     """Show the invitation and a form to accept (with guests) or decline."""
     path = request.url.path
     try:
@@ -358,8 +196,8 @@ async def rsvp_page(token: str, request: Request, uc: UseCases, lang: LangQuery 
     return _page(lang, path, _form(lang, path, invitation, event))
 
 
-@public_router.post("/rsvp/{token}", response_class=HTMLResponse, summary="Answer an invitation (no login)")
-async def rsvp_answer(token: str, request: Request, uc: UseCases, lang: LangQuery = "de") -> HTMLResponse:
+@router.post("/rsvp/{token}", response_class=HTMLResponse, summary="Answer an invitation (no login)")
+async def rsvp_answer(token: str, request: Request, uc: RsvpUseCases, lang: LangQuery = "de") -> HTMLResponse:
     """Accept with a number of guests or decline; answer with the page showing the result."""
     path = request.url.path
     form = parse_qs((await request.body()).decode("utf-8", errors="replace"))

@@ -1,0 +1,66 @@
+"""Serves honours to staff: the municipality's rules, the list, local awards, grant and reject."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from engagiert.events import domain
+from engagiert.events.api.deps import HonourUseCases, response_doc
+from engagiert.events.services import Grant, Reject
+from engagiert.shared.auth import Reader, Staff
+
+router = APIRouter(prefix="/v1/municipalities/{ags}", tags=["recognition"])
+
+
+@router.get("/honour-rules", summary="The municipality's honour rules")
+async def get_rules(ags: str, _p: Reader, uc: HonourUseCases) -> domain.HonourRules:
+    """Show the rules in force (state defaults where the municipality set none)."""
+    return await uc.rules(ags)
+
+
+@router.put("/honour-rules", summary="Set the municipality's honour rules")
+async def put_rules(ags: str, body: domain.HonourRules, _p: Staff, uc: HonourUseCases) -> domain.HonourRules:
+    """Replace the municipality's rules over the state defaults."""
+    return await uc.put_rules(ags, body)
+
+
+@router.get("/honours", summary="List honours")
+async def list_honours(
+    ags: str,
+    _p: Reader,
+    uc: HonourUseCases,
+    status: Literal["proposed", "granted", "rejected", "expired"] | None = None,
+) -> list[dict[str, Any]]:
+    """List honours, proposed ones first for staff to decide."""
+    docs = await uc.repo.honours_of(ags, status=status)
+    return [response_doc({k: v for k, v in d.items() if k != "verification_code"}) for d in docs]
+
+
+class LocalAwardBody(BaseModel):
+    """A local award staff propose for a member."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    member_id: str = Field(min_length=1, max_length=64)
+    title: str = Field(min_length=1, max_length=200)
+
+
+@router.post("/honours", status_code=201, summary="Propose a local award")
+async def propose_local_award(ags: str, body: LocalAwardBody, _p: Staff, uc: HonourUseCases) -> dict[str, Any]:
+    """Propose a local award for a member."""
+    return response_doc(await uc.propose_local_award(ags, body.member_id, body.title))
+
+
+@router.post("/honours/{honour_id}/grant", summary="Grant a proposed honour")
+async def grant(ags: str, honour_id: str, body: Grant, _p: Staff, uc: HonourUseCases) -> dict[str, Any]:
+    """Grant an honour: card number, validity and a verification code checkable offline."""
+    return response_doc(await uc.grant(ags, honour_id, body))
+
+
+@router.post("/honours/{honour_id}/reject", summary="Reject a proposed honour")
+async def reject(ags: str, honour_id: str, body: Reject, _p: Staff, uc: HonourUseCases) -> dict[str, Any]:
+    """Reject an honour with a reason."""
+    return response_doc(await uc.reject(ags, honour_id, body))
