@@ -18,6 +18,7 @@ from engagiert.shared.contracts import (
     HonourGranted,
     HonourProposed,
     HonourRejected,
+    HonourRevoked,
     NotificationRequested,
 )
 from engagiert.shared.contracts.recognition import HonourKind
@@ -316,12 +317,35 @@ class Honours(UseCases):
             self.notify()
         return done
 
+    async def revoke_of_member(self, member_id: str) -> int:
+        """Revoke an erased member's proposed and granted honours: their cards verify as revoked from now on."""
+        revoked = 0
+        for honour in await self.repo.live_honours_of_member(member_id):
+            fact = HonourRevoked(
+                honour_id=honour["_id"], municipality=honour["municipality"], member_id=member_id, kind=honour["kind"]
+            )
+            updated = await self.repo.update_honour(
+                {"_id": honour["_id"], "status": honour["status"]},
+                with_outbox(
+                    {"$set": {"status": "revoked", "revoked_at": self.clock()}},
+                    [self._record(fact, event_id=f"{honour['_id']}.revoked")],
+                ),
+            )
+            revoked += updated is not None
+        if revoked:
+            self.notify()
+        return revoked
+
     async def verify_card(self, code: str) -> Doc:
         """Check a card's verification code (signature, validity, and that it was not withdrawn)."""
         subject, _ = domain.verify_link(self._secret, code, purpose="card", now=self.clock())
         honour_id, kind, card_number, valid_until = subject.split("|")
         honour = await self.repo.honour_by_id(honour_id)
-        if honour is None or honour.get("status") != "granted" or honour.get("verification_code") != code:
+        if honour is None or honour.get("verification_code") != code:
+            raise domain.LinkError("forged")
+        if honour.get("status") == "revoked":
+            raise domain.LinkError("revoked")
+        if honour.get("status") != "granted":
             raise domain.LinkError("forged")
         return {
             "valid": True,
