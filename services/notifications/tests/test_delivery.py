@@ -330,6 +330,7 @@ async def test_erasure_removes_address_and_content_and_is_confirmed(harness: Any
         assert "content" not in delivery
         assert "params" not in delivery
         assert await db.content(delivery_id) is None
+        assert await db.sends.count_documents({f"answers.{delivery_id}": {"$exists": True}}) == 0
         log = await h.deliveries(member_id=member_id)
         assert [d["status"] for d in log] == ["sent"]
         assert log[0]["content_erased"]
@@ -479,7 +480,7 @@ async def _status_of(h: Harness, request_id: str) -> str | None:
 
 async def test_a_batch_claimed_before_an_erasure_sends_nothing_to_the_erased_member(harness: Any) -> None:
     """The erased member's message, claimed with a slow batch before the erasure, is suppressed: Mailpit gets none."""
-    # Two messages a second, one connection, chunks of two: the batch of 21 takes about ten seconds.
+    # Two messages a second, one connection, chunks of two: the batch of 31 takes about fifteen seconds.
     async with harness(smtp_rate_per_second=2, smtp_pool_size=1, sender_chunk=2) as h:
         run = uuid.uuid4().hex[:8]
         filler, victim = f"m-fill-{run}", f"m-gone-{run}"
@@ -488,14 +489,16 @@ async def test_a_batch_claimed_before_an_erasure_sends_nothing_to_the_erased_mem
         )
         repo = h.service.repo
         await eventually(lambda: _both_known(repo, filler, victim))
-        at = datetime.now(UTC) + timedelta(seconds=3)  # one due time: one batch, the victim's message last
+        at = datetime.now(UTC) + timedelta(seconds=10)  # one due time: one batch, the victim's message last
         params = {"subject": f"batch {run}", "body": "x"}
         fill = [
             request_record(filler, template="generic", params=params, not_before=at + timedelta(milliseconds=i))
-            for i in range(20)
+            for i in range(30)
         ]
         last = request_record(victim, template="generic", params=params, not_before=at + timedelta(seconds=1))
         await h.requests(*fill, last)
+        await eventually(lambda: _count(repo.deliveries, 31))
+        assert datetime.now(UTC) < at, "all queued before they are due: they are claimed as one batch"
 
         await eventually(lambda: _is(h, last.id, "sending"), what="the victim's message claimed")
         await h.members(
@@ -506,7 +509,7 @@ async def test_a_batch_claimed_before_an_erasure_sends_nothing_to_the_erased_mem
 
         final = await eventually(lambda: _settled(h, last.id), timeout=120)
         assert (final["status"], final["reason"]) == ("suppressed", "member-erased")
-        assert len(await eventually(lambda: _mails_at_least(h, f"{filler}@example.org", 20), timeout=60)) == 20
+        assert len(await eventually(lambda: _mails_at_least(h, f"{filler}@example.org", 30), timeout=60)) == 30
         assert await h.mails_to(f"{victim}@example.org") == []
         assert await repo.contents.count_documents({"member_id": victim}) == 0
 

@@ -85,6 +85,15 @@ class Repository:
 
     async def erase_content(self, member_id: str, now: datetime) -> int:
         """Delete the rendered content, parameters and server answers of a member's deliveries; keep the log entries."""
+        # Only those logged sent: a claim still open needs its journal entry to be recognised as accepted.
+        query: Doc = {"member_id": member_id, "status": "sent", "claim": {"$exists": True}}
+        sent = await self.deliveries.find(query, {"claim": 1}).to_list(None)
+        if sent:
+            # The journal's answers of older versions held the server's text, which may name the address.
+            await self.sends.update_many(
+                {"claim": {"$in": sorted({d["claim"] for d in sent})}},
+                {"$unset": {f"answers.{d['_id']}": "" for d in sent}},
+            )
         result = await self.deliveries.update_many(
             {"member_id": member_id, "content_erased": {"$ne": True}},
             {
