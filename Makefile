@@ -8,7 +8,7 @@ PY := .venv/bin/python
 # The test environment: the local stack's endpoints unless KAFKA_BOOTSTRAP_SERVERS/MONGODB_URL are set.
 STACK_ENV = eval "$$($(STACK) env)";
 
-.PHONY: help bootstrap up down status logs clean distclean lint format test test-unit test-integration bench demo schemas helm-check images-check token token-local
+.PHONY: help bootstrap up down status logs clean distclean lint format test test-unit test-integration bench fuzz demo schemas helm-check images-check token token-local
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -16,7 +16,7 @@ help: ## list the targets
 bootstrap: ## install uv and the locked Python dependencies into .venv
 	@bash tools/bootstrap.sh
 
-up: bootstrap ## start Kafka, the store, Mailpit, Keycloak and the three services; returns when all are healthy
+up: bootstrap ## start Kafka, the store, Mailpit, Keycloak, the three services and the console; returns when all are healthy
 	@$(STACK) up
 	@$(STACK) services-up
 	@echo
@@ -24,6 +24,7 @@ up: bootstrap ## start Kafka, the store, Mailpit, Keycloak and the three service
 	@echo "  registry       http://127.0.0.1:$${REGISTRY_PORT:-8001}/docs   AsyncAPI: /asyncapi"
 	@echo "  events         http://127.0.0.1:$${EVENTS_PORT:-8002}/docs   AsyncAPI: /asyncapi"
 	@echo "  notifications  http://127.0.0.1:$${NOTIFICATIONS_PORT:-8003}/docs   AsyncAPI: /asyncapi"
+	@echo "  console        http://127.0.0.1:$${CONSOLE_PORT:-8000}/   users (password engagiert): paderborn-staff, paderborn-reader, bielefeld-staff, owl-staff, network-admin"
 	@echo "  mail (Mailpit) http://127.0.0.1:$${MAILPIT_HTTP_PORT:-8025}/  (SMTP 127.0.0.1:$${SMTP_PORT:-1025})"
 	@echo "  sign-in        http://127.0.0.1:$${KEYCLOAK_PORT:-8080}/realms/engagiert  (Keycloak; local users: deploy/local/README.md)"
 	@echo "  a staff token: make token"
@@ -52,7 +53,7 @@ token-local: bootstrap ## print a token signed with the local key instead (no Ke
 lint: bootstrap ## ruff (lint + format check) and mypy
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy shared/src services/registry/src services/events/src services/notifications/src
+	.venv/bin/mypy shared/src services/registry/src services/events/src services/notifications/src services/console/src
 
 format: bootstrap ## format the code
 	.venv/bin/ruff format .
@@ -71,6 +72,9 @@ test-unit: bootstrap ## only the tests that need no stack
 bench: bootstrap ## measure throughput and latency on the real stack; prints a table, writes bench-results/
 	@$(STACK) up
 	@$(STACK_ENV) $(PY) -m tests.bench.run $(BENCH_ARGS)
+
+fuzz: bootstrap ## fuzz the running services' APIs with Schemathesis (FUZZ_SECONDS=120 each, FUZZ_SEED); prints the figures
+	$(PY) tools/fuzz.py
 
 demo: up ## seed Paderborn with organisations and a few hundred members and walk the journey
 	$(PY) tools/demo.py

@@ -133,6 +133,7 @@ must_fail_template "misspelt top-level key kafak" "additional properties 'kafak'
 must_fail_template "grace period not above the graceful timeout" "must exceed" --set events.terminationGracePeriodSeconds=20
 must_fail_template "SASL without a credentials secret" "kafka.sasl.existingSecret is required" --set kafka.securityProtocol=SASL_SSL
 must_fail_template "unknown security protocol" "securityProtocol" --set kafka.securityProtocol=TLS
+must_fail_template "console without its OIDC client Secret" "console.oidc.existingSecret is required" --set console.oidc.existingSecret=
 
 "$HELM" template engagiert "$CHART" --kube-version "${KUBE_VERSIONS[-1]}" >"$WORK/broken.yaml"
 sed -i '0,/^  replicas: 2$/s//  replicas: two\n  replica: 2/' "$WORK/broken.yaml"

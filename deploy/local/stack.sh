@@ -32,6 +32,7 @@ MAILPIT_HTTP_PORT=${MAILPIT_HTTP_PORT:-8025}
 REGISTRY_PORT=${REGISTRY_PORT:-8001}
 EVENTS_PORT=${EVENTS_PORT:-8002}
 NOTIFICATIONS_PORT=${NOTIFICATIONS_PORT:-8003}
+CONSOLE_PORT=${CONSOLE_PORT:-8000}
 TOPIC_PARTITIONS=${TOPIC_PARTITIONS:-3}
 KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xmx512m -Xms256m}
 INFRA_TIMEOUT=${INFRA_TIMEOUT:-90}       # seconds until Kafka/FerretDB/Mailpit must be healthy
@@ -67,7 +68,7 @@ if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
 fi
 
 INFRA=(kafka postgres ferretdb mailpit)
-SERVICES=(registry events notifications)
+SERVICES=(registry events notifications console)
 
 # What a component's command line contains: guards against a recycled pid in a stale pid file.
 declare -A MARKER=(
@@ -78,6 +79,7 @@ declare -A MARKER=(
   [registry]=engagiert.registry.main:app
   [events]=engagiert.events.main:app
   [notifications]=engagiert.notifications.main:app
+  [console]=engagiert.console.main:app
 )
 declare -A PORTS=(
   [kafka]="$KAFKA_PORT $KAFKA_CONTROLLER_PORT"
@@ -87,13 +89,14 @@ declare -A PORTS=(
   [registry]="$REGISTRY_PORT"
   [events]="$EVENTS_PORT"
   [notifications]="$NOTIFICATIONS_PORT"
+  [console]="$CONSOLE_PORT"
 )
 # Which variable a user sets to move a component to another port (for error messages).
 declare -A PORT_VARS=(
   [$KAFKA_PORT]=KAFKA_PORT [$KAFKA_CONTROLLER_PORT]=KAFKA_CONTROLLER_PORT
   [$MONGODB_PORT]=MONGODB_PORT [$POSTGRES_PORT]=POSTGRES_PORT [$SMTP_PORT]=SMTP_PORT [$MAILPIT_HTTP_PORT]=MAILPIT_HTTP_PORT
   [$REGISTRY_PORT]=REGISTRY_PORT [$EVENTS_PORT]=EVENTS_PORT
-  [$NOTIFICATIONS_PORT]=NOTIFICATIONS_PORT
+  [$NOTIFICATIONS_PORT]=NOTIFICATIONS_PORT [$CONSOLE_PORT]=CONSOLE_PORT
 )
 # The signal that stops a component (default TERM). PostgreSQL: SIGINT = "fast" shutdown (SIGTERM
 # would wait for every client to disconnect).
@@ -321,6 +324,7 @@ service_port() {
     registry) echo "$REGISTRY_PORT" ;;
     events) echo "$EVENTS_PORT" ;;
     notifications) echo "$NOTIFICATIONS_PORT" ;;
+    console) echo "$CONSOLE_PORT" ;;
   esac
 }
 service_healthy_port() {
@@ -329,6 +333,7 @@ service_healthy_port() {
 registry_healthy() { service_healthy_port "$REGISTRY_PORT"; }
 events_healthy() { service_healthy_port "$EVENTS_PORT"; }
 notifications_healthy() { service_healthy_port "$NOTIFICATIONS_PORT"; }
+console_healthy() { service_healthy_port "$CONSOLE_PORT"; }  # ready = the sign-in provider answers
 
 # --- install -------------------------------------------------------------------------------------
 
@@ -374,8 +379,9 @@ check_kafka_logging() {
 # per-document locks to its update and findAndModify commands (engagiert_doclocks.go,
 # update-locks.patch), lets PostgreSQL answer `_id` lookups by its index and `$in` filters at
 # all (pushdown.patch; without it every lookup by _id scans the table and every `$in` reads and
-# decodes the whole collection), and gives `$ne`/`$nin` through an array of documents MongoDB's
-# meaning (ne-on-arrays.patch).
+# decodes the whole collection), gives `$ne`/`$nin` through an array of documents MongoDB's
+# meaning (ne-on-arrays.patch), and writes the documents one update changed in one transaction
+# instead of one each (update-batch.patch; the outbox relay's clean-up is one such update).
 FERRETDB_PATCH_DIR=$SCRIPT_DIR/ferretdb
 
 ferretdb_patch_id() {
@@ -732,6 +738,21 @@ as_postgres() {
   fi
 }
 
+# PostgreSQL runs as the `postgres` OS user when this script runs as root, and that user must be
+# able to traverse every parent of its data folder. A clone in a 0700 folder (mktemp -d) or under
+# a home directory others cannot enter cannot hold it: then the data goes to a folder of its own
+# under /var/tmp, named after this stack (one per clone), found again by every later command.
+resolve_postgres_data_dir() {
+  [[ $EUID -eq 0 && $POSTGRES_DATA_DIR == "$DATA_DIR/postgres" ]] || return 0
+  [[ -f $POSTGRES_DATA_DIR/PG_VERSION ]] && return 0 # a data folder that works already stays
+  local parent
+  parent=$(dirname "$STACK_DIR")
+  runuser -u postgres -- test -x "$parent" 2>/dev/null && return 0
+  POSTGRES_DATA_DIR=/var/tmp/engagiert-postgres-$(printf '%s' "$STACK_DIR" | sha256sum | cut -c1-12)
+  MARKER[postgres]="bin/postgres -D $POSTGRES_DATA_DIR"
+}
+resolve_postgres_data_dir
+
 start_postgres() {
   local pid
   find_pg_bin || die "postgres: no /usr/lib/postgresql/*/bin/postgres (run '$0 install')"
@@ -742,6 +763,7 @@ start_postgres() {
     local owner=()
     [[ $EUID -eq 0 ]] && owner=(postgres:postgres)
     mkdir -p "$POSTGRES_DATA_DIR" "$POSTGRES_SOCKET_DIR" "$LOG_DIR"
+    [[ $POSTGRES_DATA_DIR == "$DATA_DIR"/* ]] || say "postgres: the postgres OS user cannot reach $STACK_DIR; its data goes to $POSTGRES_DATA_DIR"
     # Only what this script creates is opened up (o+x, no read): STACK_DIR, data/, run/.
     chmod o+x "$STACK_DIR" "$DATA_DIR" "$RUN_DIR" "$(dirname "$POSTGRES_DATA_DIR")" 2>/dev/null || true
     if ((${#owner[@]})); then
@@ -766,9 +788,12 @@ start_postgres() {
     say "postgres: starting $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$POSTGRES_PORT (data in $POSTGRES_DATA_DIR)"
     local run_as=()
     [[ $EUID -eq 0 ]] && run_as=(runuser -u postgres --)
+    # The log keeps no statement data: a refused statement (a document PostgreSQL rejects) would
+    # otherwise be logged with the document, names included (log_min_error_statement, CONTEXT).
     launch postgres "${run_as[@]}" "$PG_BIN/postgres" -D "$POSTGRES_DATA_DIR" \
       -c listen_addresses=127.0.0.1 -c port="$POSTGRES_PORT" -c unix_socket_directories="$sockets" \
-      -c fsync=on -c synchronous_commit=off -c max_connections=300 -c shared_buffers=128MB
+      -c fsync=on -c synchronous_commit=off -c max_connections=300 -c shared_buffers=128MB \
+      -c log_statement=none -c log_min_error_statement=panic -c log_error_verbosity=terse
   fi
   wait_healthy postgres postgres_healthy "$INFRA_TIMEOUT"
   # runuser stays as the parent of the postmaster: record the postmaster itself, so that `down`
@@ -809,10 +834,11 @@ start_ferretdb() {
     say "ferretdb: starting on 127.0.0.1:$MONGODB_PORT (PostgreSQL 127.0.0.1:$POSTGRES_PORT/ferretdb)"
     # pool_max_conns: FerretDB's default of 50 backend connections runs out under a few services'
     # open cursors and multi-update commands, and then it stops answering every client.
+    # WARN: at INFO and below FerretDB logs commands, which carry documents with personal data.
     launch ferretdb "$BIN_DIR/ferretdb" --handler=postgresql \
       --postgresql-url="postgres://postgres@127.0.0.1:$POSTGRES_PORT/ferretdb?pool_max_conns=250" \
       --listen-addr="127.0.0.1:$MONGODB_PORT" --debug-addr=- --telemetry=disable \
-      --state-dir="$DATA_DIR/ferretdb-state" --log-level=INFO
+      --state-dir="$DATA_DIR/ferretdb-state" --log-level=WARN
   fi
   wait_healthy ferretdb ferretdb_healthy "$INFRA_TIMEOUT"
   say "ferretdb: healthy (pid $(running_pid ferretdb))"
@@ -889,6 +915,10 @@ cmd_services_up() {
         NOTIFICATIONS_SMTP_HOST=127.0.0.1 \
         NOTIFICATIONS_SMTP_PORT="$SMTP_PORT" \
         TOPIC_PARTITIONS="$TOPIC_PARTITIONS" \
+        CONSOLE_REGISTRY_URL="http://127.0.0.1:$REGISTRY_PORT" \
+        CONSOLE_EVENTS_URL="http://127.0.0.1:$EVENTS_PORT" \
+        CONSOLE_NOTIFICATIONS_URL="http://127.0.0.1:$NOTIFICATIONS_PORT" \
+        CONSOLE_PUBLIC_BASE_URL="http://127.0.0.1:$CONSOLE_PORT" CONSOLE_OIDC_ISSUER="$KEYCLOAK_ISSUER" \
         ENVIRONMENT=local \
         AUTH_ISSUER="$KEYCLOAK_ISSUER" AUTH_JWKS_URL="$KEYCLOAK_ISSUER/protocol/openid-connect/certs" \
         "$REPO_DIR/.venv/bin/uvicorn" "$module" --host 127.0.0.1 --port "$port" \
@@ -1009,7 +1039,7 @@ Usage: $0 <command>
                  and chromium (browser tests) if no /usr/bin/chromium exists
   up             install, then start Kafka, PostgreSQL, FerretDB, Mailpit and Keycloak $KEYCLOAK_VERSION (what is not
                  running) and create topics
-  services-up    start registry, events and notifications (uvicorn) and wait for /readyz
+  services-up    start registry, events, notifications and the console (uvicorn) and wait for /readyz
   services-down  stop the services
   down           stop the services and the infrastructure
   status         one line per component: state, pid, port, health

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -53,7 +54,7 @@ def percentile(values: list[float], p: float) -> float:
 
 @asynccontextmanager
 async def services(
-    stack: StackEndpoints, run: str, names: tuple[str, ...], **extra: str
+    stack: StackEndpoints, run: str, names: tuple[str, ...], *, log_dir: Path | None = None, **extra: str
 ) -> AsyncIterator[dict[str, Any]]:
     """Give settings for ``names`` as uvicorn processes with databases and groups of their own (see :func:`start`).
 
@@ -65,7 +66,9 @@ async def services(
     for name in names:
         dbs[name] = env[f"{name.upper()}_MONGODB_DATABASE"] = f"bench_{name}_{run}"
         groups[name] = env[f"{name.upper()}_CONSUMER_GROUP"] = f"bench-{name}-{run}"
-    state: dict[str, Any] = {"procs": {}, "dbs": dbs, "groups": groups, "env": env, "peak_rss_mib": {}}
+    state: dict[str, Any] = {
+        "procs": {}, "dbs": dbs, "groups": groups, "env": env, "peak_rss_mib": {}, "log_dir": log_dir,
+    }  # fmt: skip
     try:
         yield state
     finally:
@@ -82,16 +85,18 @@ async def services(
 
 def start(state: dict[str, Any], name: str) -> ServiceProcess:
     """Start one service of ``state`` and wait until it is ready."""
-    proc = ServiceProcess(f"engagiert.{name}.main", env=state["env"]).start(wait_ready=120)
+    proc = ServiceProcess(f"engagiert.{name}.main", env=state["env"], log_dir=state["log_dir"]).start(wait_ready=120)
     state["procs"][name] = proc
     return proc
 
 
-async def latency(stack: StackEndpoints, *, rate: float = 5.0, seconds: float = 30.0) -> dict[str, Any]:
+async def latency(
+    stack: StackEndpoints, *, rate: float = 5.0, seconds: float = 30.0, log_dir: Path | None = None
+) -> dict[str, Any]:
     """POST members to the registry at ``rate``/s for ``seconds``; percentiles until the events read model has each."""
     run = uuid.uuid4().hex[:8]
     ags = _ags()
-    async with services(stack, run, ("registry", "events")) as state:
+    async with services(stack, run, ("registry", "events"), log_dir=log_dir) as state:
         await skip_history(
             stack.kafka_bootstrap_servers,
             state["groups"]["events"],
@@ -192,7 +197,9 @@ async def _count(collection: Any, query: dict[str, Any]) -> int:
     return int(await collection.count_documents(query))
 
 
-async def invitations_to_mails(stack: StackEndpoints, *, size: int = 2_000, deadline: float = 300.0) -> dict[str, Any]:
+async def invitations_to_mails(
+    stack: StackEndpoints, *, size: int = 2_000, deadline: float = 300.0, log_dir: Path | None = None
+) -> dict[str, Any]:
     """Issue ``size`` invitations in one call and time until Mailpit holds ``size`` of them.
 
     The whole phase (members into both read models, issuing, e-mails) stops waiting ``deadline``
@@ -205,7 +212,7 @@ async def invitations_to_mails(stack: StackEndpoints, *, size: int = 2_000, dead
     mailpit = Mailpit(stack.mailpit_api_url)
     result: dict[str, Any] = {"invitations": size}
     extra = {"NOTIFICATIONS_SENDER_POLL_SECONDS": "0.2"}
-    async with services(stack, run, ("events", "notifications"), **extra) as state:
+    async with services(stack, run, ("events", "notifications"), log_dir=log_dir, **extra) as state:
         await skip_history(
             stack.kafka_bootstrap_servers,
             state["groups"]["events"],

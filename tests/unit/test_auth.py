@@ -109,7 +109,7 @@ PRODUCTION = {
     "AUTH_JWKS_URL": "https://idp.example/realms/x/protocol/openid-connect/certs",
     "AUTH_ISSUER": "https://idp.example/realms/x",
     "AUTH_LOCAL_KEY": "",
-    "LINK_SECRET": "s3cr3t-of-the-operator",
+    "LINK_SECRET": "s3cr3t-of-the-operator-32-bytes-or-more",
 }
 
 
@@ -183,7 +183,7 @@ def jwks_verifier(monkeypatch: pytest.MonkeyPatch, *keys: dict[str, Any], enviro
         auth_jwks_url="https://idp.example/certs",
         auth_issuer=ISSUER,
         auth_local_key=None if environment == "production" else SecretStr(LOCAL_AUTH_KEY),
-        link_secret=SecretStr("s3cr3t-of-the-operator"),
+        link_secret=SecretStr("s3cr3t-of-the-operator-32-bytes-or-more"),
     )
     verifier = TokenVerifier(settings)
     assert verifier._jwks is not None

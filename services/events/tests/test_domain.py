@@ -235,3 +235,13 @@ def test_a_granted_renewal_starts_the_day_after_the_old_card_or_today_when_that_
     assert domain.renewal_valid_from(date(2031, 8, 31), date(2031, 9, 5)) == date(2031, 9, 5)
     assert domain.renewal_id("m1", "ehrenamtskarte", "2031-08-30") == "m1:ehrenamtskarte:r2031-08-30"
     assert domain.honour_valid_until("jubilaeums-ehrenamtskarte", HonourRules(), date(2026, 1, 1)) is None
+
+
+def test_hours_per_day_count_in_the_window_with_entries_kept_from_before() -> None:
+    """The day sums of the read model and the entries of a member written before them both count, by date."""
+    member = {
+        "hours_by_day": {"2025-03-01": 5, "2025-03-02": 7, "2026-03-01": 1, "2026-04-01": 2},
+        "hours": [{"entry_id": "h0", "date": "2026-02-01", "hours": 10}],
+    }
+    assert domain.member_hours_last_12_months(member, date(2026, 3, 1)) == 1 + 7 + 10
+    assert domain.member_hours_last_12_months({}, date(2026, 3, 1)) == 0

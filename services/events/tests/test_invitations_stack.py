@@ -90,7 +90,8 @@ async def test_concurrent_rsvps_never_overbook_and_a_decline_promotes_the_next_i
         f"{r.base}/{event_id}/invitations/{first_waiting['_id']}/attendance", json={"attended": True}, headers=r.headers
     )
     assert checked.status_code == 200, checked.text
-    csv_text = (await r.client.get(f"{r.base}/{event_id}/attendees.csv", headers=r.headers)).text
+    venue = await r.client.get(f"{r.base}/{event_id}/attendees.csv", params={"dialect": "excel-de"}, headers=r.headers)
+    csv_text = venue.content.decode("utf-8-sig")  # German Excel's dialect: BOM and semicolons
     lines = csv_text.strip().splitlines()
     assert lines[0].startswith("invitation_id;member_id;family_name")
     assert len(lines) == 1 + 10

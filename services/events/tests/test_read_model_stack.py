@@ -72,7 +72,7 @@ async def test_read_model_keeps_no_contact_applies_newer_revisions_once_and_eras
 
     async def loaded() -> dict[str, Any] | None:
         doc = await r.db[MEMBERS].find_one({"_id": member_id})
-        return doc if doc and doc.get("given_name") and doc.get("hours") else None
+        return doc if doc and doc.get("given_name") and doc.get("hours_by_day") else None
 
     doc = await eventually(loaded, timeout=90)
     await asyncio.sleep(1)  # let the duplicates arrive too
@@ -80,7 +80,8 @@ async def test_read_model_keeps_no_contact_applies_newer_revisions_once_and_eras
     assert doc is not None
     assert doc["given_name"] == "Erika"
     assert doc["revision"] == 2
-    assert len(doc["hours"]) == 1
+    assert doc["hours_by_day"] == {hours.date_from.isoformat(): 300}, "the entry counted once"
+    assert await r.db["hours_applied"].count_documents({"member_id": member_id}) == 1
     assert "contact" not in doc
     assert "example.org" not in json.dumps(doc, default=str)
 

@@ -119,12 +119,14 @@ async def test_rebuild_replays_both_topics_from_the_beginning_into_an_emptied_re
 
         docs = {d["_id"]: d for d in await db[MEMBERS].find({}).to_list(None)}
         assert set(docs) == set(ids)
-        assert (docs[ids[0]]["given_name"], docs[ids[0]]["revision"], len(docs[ids[0]]["hours"])) == ("Neuname", 2, 1)
+        assert (docs[ids[0]]["given_name"], docs[ids[0]]["revision"]) == ("Neuname", 2)
+        day = (today - timedelta(days=10)).isoformat()
+        assert docs[ids[0]]["hours_by_day"] == {day: 12}, "the entry counted once"
         assert docs[ids[1]]["given_name"] == "Erstname"
-        assert docs[ids[1]]["hours"][0]["hours"] == 12
+        assert docs[ids[1]]["hours_by_day"] == {day: 12}
         assert docs[ids[2]]["erased"] is True
         assert "given_name" not in docs[ids[2]]
-        assert "hours" not in docs[ids[2]]
+        assert "hours_by_day" not in docs[ids[2]]
 
         # Replaying again over the result (no clearing) adds nothing: the writes are idempotent.
         settings = EventsSettings(
@@ -133,7 +135,7 @@ async def test_rebuild_replays_both_topics_from_the_beginning_into_an_emptied_re
         again = await rebuild(settings, clear=False, members_topic=members_topic, engagement_topic=engagement_topic)
         assert (again["cleared"], again["members"], again["erased_members"]) == (0, MEMBERS_N, 1)
         assert again["records_read"] == result["records_read"]
-        assert [d["hours"] for d in await db[MEMBERS].find({"_id": ids[0]}).to_list(None)] == [docs[ids[0]]["hours"]]
+        assert [d["hours_by_day"] for d in await db[MEMBERS].find({"_id": ids[0]}).to_list(None)] == [{day: 12}]
     finally:
         await client.drop_database(database)
         await client.close()

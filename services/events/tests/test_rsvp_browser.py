@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -163,4 +164,38 @@ async def test_a_volunteer_declines_on_a_phone(served: Running, browser: Browser
     other = await r.db[INVITATIONS].find_one({"_id": f"{event_id}:m000000"})
     assert other is not None
     assert other["status"] == "invited"
+    await context.close()
+
+
+async def test_the_page_keeps_its_looks_under_its_strict_policy_and_cannot_be_framed(
+    served: Running, browser: Browser, tmp_path: Path
+) -> None:
+    """Chromium reports no CSP violation (the inline style passes by hash, no script exists) and refuses to frame it."""
+    r = served
+    await seed_members(r.db, r.ags, 1)
+    event_id = await _invite(r, ["m000000"], guests=1)
+    link = await _link(r, event_id, "m000000")
+    context = await browser.new_context(locale="de-DE", viewport={"width": 420, "height": 800})
+    page = await context.new_page()
+    violations: list[str] = []
+    page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
+    response = await page.goto(link)
+    assert response is not None
+    headers = await response.all_headers()
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["cache-control"] == "no-store"
+    assert headers["x-content-type-options"] == "nosniff"
+    # The style sheet applied: the accept button has the page's blue background.
+    color = await page.get_by_role("button", name="Ich komme gern").evaluate("b => getComputedStyle(b).backgroundColor")
+    assert color == "rgb(11, 83, 148)"
+    await page.screenshot(path=str(tmp_path / "rsvp.png"), full_page=True)
+    print(f"\nscreenshot: {tmp_path / 'rsvp.png'}")
+    framing = await context.new_page()
+    frame_errors: list[str] = []
+    framing.on("console", lambda msg: frame_errors.append(msg.text))
+    await framing.set_content(f'<iframe src="{link}" width="400" height="400"></iframe>')
+    await framing.wait_for_timeout(1500)
+    frame = framing.frames[-1]
+    assert not await frame.query_selector("form")
+    assert violations == []
     await context.close()

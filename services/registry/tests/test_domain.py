@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import random
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -203,3 +204,31 @@ def test_production_needs_an_erasure_salt_of_its_own_of_32_bytes(monkeypatch: py
         RegistrySettings()
     monkeypatch.setenv("REGISTRY_ERASURE_SALT", "x" * 32)
     assert RegistrySettings().erasure_salt.get_secret_value() == "x" * 32
+
+
+def test_running_figures_give_the_totals_of_every_entry() -> None:
+    """Entries added one by one (days, periods, across years) give what the totals from all entries give."""
+    rng = random.Random(16)
+    today = date(2026, 11, 30)
+    entries: list[domain.HoursEntry] = []
+    figures = domain.RunningFigures(years={}, days={})
+    for _ in range(400):
+        start = today - timedelta(days=rng.randrange(0, 4 * 365))
+        end = start + timedelta(days=rng.choice([0, 0, 0, 6, 40, 400]))
+        entry = domain.HoursEntry(hours=rng.choice([1, 2.5, 3, 7.25]), date_from=start, date_to=end)
+        entries.append(entry)
+        figures.add(entry, today=today)
+        assert figures.totals([], today=today) == domain.totals(entries, [], today=today)
+    later = today + timedelta(days=45)  # the window moved on since the last write
+    kept = domain.RunningFigures(years=figures.years, days=figures.pruned_days(today=today))
+    assert kept.totals([], today=later) == domain.totals(entries, [], today=later)
+
+
+def test_running_figures_take_an_entry_out_again() -> None:
+    """Removing an entry leaves the figures of the others (its year disappears when it was the only one)."""
+    today = date(2026, 11, 30)
+    kept = domain.HoursEntry(hours=4, date_from=date(2026, 3, 1))
+    gone = domain.HoursEntry(hours=9, date_from=date(2024, 12, 20), date_to=date(2026, 1, 10))
+    figures = domain.running_figures([kept, gone], today=today)
+    figures.remove(gone, today=today)
+    assert figures.totals([], today=today) == domain.totals([kept], [], today=today)

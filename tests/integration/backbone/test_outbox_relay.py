@@ -1,12 +1,15 @@
 """The relay empties an outbox only of what it published, also when writers append while it publishes.
 
 Real store; the publisher records what it was given (Kafka delivery itself is proven by the
-other backbone tests). A writer appends to some documents between the relay's read and its
-clean-up: those entries must stay pending and go out in the next round, each exactly once.
+other backbone tests). A writer appends to (or replaces) some outboxes between the relay's read
+and its clean-up: those entries must stay pending and go out in the next round, each exactly
+once; so must the entries of writers running concurrently with a relay that drains in a loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -73,3 +76,94 @@ async def test_a_flag_left_without_entries_is_lowered(fresh_db: Any) -> None:
     await relay.drain()
     assert publisher.sent == []
     assert await coll.count_documents({PENDING: True}) == 0
+
+
+class _ReplacingPublisher:
+    """Records what it sends; on the first call, a writer replaces some outboxes (as an erasure does)."""
+
+    def __init__(self, coll: Any, targets: Sequence[str]) -> None:
+        self.sent: list[str] = []
+        self._coll = coll
+        self._targets = list(targets)
+
+    async def send_many(self, records: Sequence[OutgoingRecord]) -> None:
+        self.sent.extend(r.id for r in records)
+        for doc_id in self._targets:
+            entry = _record(f"erased-{doc_id}").to_document()
+            await self._coll.update_one({"_id": doc_id}, {"$set": {OUTBOX: [entry], PENDING: True}})
+        self._targets = []
+
+
+async def test_an_outbox_replaced_during_a_publish_keeps_its_new_entry(fresh_db: Any) -> None:
+    """A writer that sets the outbox outright (not through with_outbox) meanwhile: its entry stays and goes out."""
+    coll = fresh_db["aggregates"]
+    ids = [f"r{i:03d}" for i in range(100)]
+    await coll.insert_many([{"_id": i, **outbox_fields([_record(f"{i}-1")])} for i in ids])
+    replaced = ids[::7]
+    publisher = _ReplacingPublisher(coll, replaced)
+    relay = OutboxRelay(collections=[coll], publisher=publisher)  # type: ignore[arg-type]
+
+    await relay.drain()
+    still = await coll.find({PENDING: True}).to_list(None)
+    assert sorted(d["_id"] for d in still) == sorted(replaced)
+    await relay.drain()
+    counts = Counter(publisher.sent)
+    assert len(counts) == len(ids) + len(replaced)
+    assert set(counts.values()) == {1}
+    assert await coll.count_documents({PENDING: True}) == 0
+
+
+class _RecordingPublisher:
+    """Records what it sends and yields to the writers between batches."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send_many(self, records: Sequence[OutgoingRecord]) -> None:
+        self.sent.extend(r.id for r in records)
+        await asyncio.sleep(0.005)
+
+
+async def test_concurrent_writers_and_relay_publish_every_entry_once(fresh_db: Any) -> None:
+    """Writers append to random documents while the relay drains over and over: each entry goes out once."""
+    coll = fresh_db["aggregates"]
+    ids = [f"c{i:03d}" for i in range(120)]
+    await coll.insert_many([{"_id": i, "v": 0, **outbox_fields([_record(f"{i}-0")])} for i in ids])
+    publisher = _RecordingPublisher()
+    relay = OutboxRelay(collections=[coll], publisher=publisher, batch_size=40)  # type: ignore[arg-type]
+    written = [f"{i}-0" for i in ids]
+    rng = random.Random(16)
+
+    async def writer(w: int) -> None:
+        for n in range(60):
+            doc_id = rng.choice(ids)
+            entry = f"{doc_id}-w{w}-{n}"
+            await coll.update_one({"_id": doc_id}, with_outbox({"$inc": {"v": 1}}, [_record(entry)]))
+            written.append(entry)
+
+    writers = asyncio.gather(*(writer(w) for w in range(4)))
+    while not writers.done():
+        await relay.drain()
+    await writers
+    await relay.drain()
+
+    counts = Counter(publisher.sent)
+    assert set(counts) == set(written), "every entry published"
+    assert set(counts.values()) == {1}, "no entry published twice"
+    assert await coll.count_documents({PENDING: True}) == 0
+    assert sum(d["v"] for d in await coll.find({}).to_list(None)) == 240, "the writers' own updates all landed"
+
+
+async def test_a_failing_collection_does_not_hold_back_the_others(fresh_db: Any) -> None:
+    """An outbox the relay cannot publish (a broken entry) fails its drain, but the other collections go out."""
+    broken, healthy = fresh_db["broken"], fresh_db["healthy"]
+    await broken.insert_one({"_id": "b1", OUTBOX: [{"id": "no-topic"}], PENDING: True})
+    await healthy.insert_many([{"_id": f"h{i}", **outbox_fields([_record(f"h{i}")])} for i in range(10)])
+    publisher = _RecordingPublisher()
+    relay = OutboxRelay(collections=[broken, healthy], publisher=publisher)  # type: ignore[arg-type]
+
+    with pytest.raises(KeyError):
+        await relay.drain()
+    assert sorted(publisher.sent) == sorted(f"h{i}" for i in range(10))
+    assert await healthy.count_documents({PENDING: True}) == 0
+    assert await broken.count_documents({PENDING: True}) == 1, "the broken entry stays where it is"

@@ -93,7 +93,7 @@ async def test_erasure_leaves_a_tombstone_only_and_records_confirmations(registr
 
 
 async def _outbox_drained(registry: Registry) -> bool:
-    for name in ("members", "hours"):
+    for name in ("members", "hours_figures", "hours"):
         if await registry.db[name].count_documents({"_outbox_pending": True}):
             return False
     return True

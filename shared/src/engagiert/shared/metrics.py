@@ -32,3 +32,14 @@ OUTBOX_PENDING = Gauge(
     "Documents with unpublished outbox entries",
     ["collection"],
 )
+DLQ_PUBLISH_FAILURES = Counter(
+    "engagiert_dlq_publish_failures_total",
+    "Attempts to publish a dead-letter record that failed (retried with backoff)",
+    ["topic", "group", "error"],
+)
+CONSUMER_SECONDS_SINCE_PROGRESS = Gauge(
+    "engagiert_consumer_seconds_since_progress",
+    "Seconds since the consumer last committed a batch or finished waiting (0 while it has nothing pending)",
+    ["topic", "group"],
+)
+RATE_LIMITED = Counter("engagiert_http_rate_limited_total", "Requests answered 429 by the rate limit", ["route"])

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engagiert.shared.logging import get_logger
@@ -79,9 +81,39 @@ def install_problem_handlers(app: FastAPI) -> None:
             request,
         )
 
+    @app.exception_handler(ValidationError)
+    async def _invalid_model(request: Request, exc: ValidationError) -> JSONResponse:
+        # A model built from the input inside a use case: still the caller's input, so a 4xx.
+        errors = [{"loc": [str(p) for p in err.get("loc", ())], "msg": err.get("msg", "")} for err in exc.errors()]
+        return problem_response(
+            Problem(422, "Invalid request", f"{exc.error_count()} values are not valid", extra={"errors": errors}),
+            request,
+        )
+
+    @app.exception_handler(csv.Error)
+    async def _unreadable_csv(request: Request, exc: csv.Error) -> JSONResponse:
+        return problem_response(Problem(422, "Invalid file", f"the CSV cannot be read: {exc}"), request)
+
+    @app.exception_handler(UnicodeDecodeError)
+    async def _not_utf8(request: Request, exc: UnicodeDecodeError) -> JSONResponse:
+        return problem_response(Problem(422, "Invalid request", "the input is not valid UTF-8"), request)
+
+    @app.exception_handler(OverflowError)
+    async def _too_large_number(request: Request, exc: OverflowError) -> JSONResponse:
+        # The store takes 64-bit integers; pydantic's int has no bound, so a huge number got this far.
+        return problem_response(Problem(422, "Invalid request", "a number in the input is too large"), request)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        titles = {404: "Not found", 405: "Method not allowed", 401: "Authentication required"}
+        titles = {
+            400: "Bad request",
+            401: "Authentication required",
+            404: "Not found",
+            405: "Method not allowed",
+            413: "Content too large",
+            422: "Invalid request",
+            429: "Too many requests",
+        }
         return problem_response(
             Problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail)), request
         )

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
@@ -25,15 +27,28 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from engagiert.shared.auth import TokenVerifier
 from engagiert.shared.contracts.base import EventData
-from engagiert.shared.logging import configure_logging, get_logger
+from engagiert.shared.edges import (
+    BodyLimitMiddleware,
+    CrashGuardMiddleware,
+    InputGuardMiddleware,
+    RouteRule,
+    RouteRules,
+    SecurityHeadersMiddleware,
+)
+from engagiert.shared.logging import configure_logging, get_logger, register_secret_route, route_library_logs
 from engagiert.shared.messaging.consumer import BatchHandler, Subscription
 from engagiert.shared.messaging.outbox import OutboxRelay
 from engagiert.shared.messaging.publisher import RecordPublisher
 from engagiert.shared.mongo import create_client
+from engagiert.shared.openapi import document_problems
 from engagiert.shared.problems import install_problem_handlers
+from engagiert.shared.ratelimit import RateLimitMiddleware, parse_networks
 from engagiert.shared.settings import ServiceSettings
 
 log = get_logger(__name__)
+
+GC_THRESHOLDS = (50_000, 20, 100)
+"""The garbage collector's thresholds while a service runs (CPython's defaults: 700, 10, 10)."""
 
 Hook = Callable[[AsyncDatabase[dict[str, Any]]], Awaitable[None]]
 
@@ -55,6 +70,7 @@ class ServiceRuntime:
             security=settings.kafka_security(),
             description=description,
             log_level=20,
+            logger=logging.getLogger("faststream.engagiert"),
         )
         self.publisher = RecordPublisher(self.broker)
         self.relay = OutboxRelay(collections=[], publisher=self.publisher, poll_seconds=settings.outbox_poll_seconds)
@@ -77,6 +93,17 @@ class ServiceRuntime:
         self.app.state.settings = settings
         self.app.state.token_verifier = TokenVerifier(settings)
         install_problem_handlers(self.app)
+        document_problems(self.app)
+        self.edge_rules = RouteRules(default_max_body_bytes=settings.max_body_bytes)
+        # Added innermost first: the headers see every answer, the size limit runs before
+        # anything reads the body, the rate limit before parsing and authentication.
+        self.app.add_middleware(CrashGuardMiddleware)
+        self.app.add_middleware(InputGuardMiddleware)
+        self.app.add_middleware(
+            RateLimitMiddleware, rules=self.edge_rules, trusted_proxies=parse_networks(settings.trusted_proxies)
+        )
+        self.app.add_middleware(BodyLimitMiddleware, rules=self.edge_rules)
+        self.app.add_middleware(SecurityHeadersMiddleware, rules=self.edge_rules)
         self.app.include_router(self._ops_router())
 
     # -- what a service adds -------------------------------------------------------------------
@@ -94,6 +121,38 @@ class ServiceRuntime:
         sub.register(self.broker)
         self.subscriptions.append(sub)
         return sub
+
+    def edge(
+        self,
+        template: str,
+        *,
+        methods: Sequence[str] | None = None,
+        max_body_bytes: int | None = None,
+        public: bool = False,
+        rate: str | None = None,
+        token: bool = False,
+    ) -> None:
+        """Set the edge rules of the route ``template``.
+
+        Args:
+            template: the route's path template (``/rsvp/{token}``).
+            methods: the methods the rule covers (default: all).
+            max_body_bytes: the route's own body limit (default: ``MAX_BODY_BYTES``).
+            public: the route needs no token: rate-limited per client (``PUBLIC_RATE_LIMIT``).
+            rate: the route's own rate (``"10/minute"``), public or not.
+            token: the path carries a secret: masked in logs, answered with ``Cache-Control: no-store``.
+        """
+        self.edge_rules.add(
+            RouteRule(
+                template=template,
+                methods=frozenset(m.upper() for m in methods) if methods else None,
+                max_body_bytes=max_body_bytes,
+                rate=rate or (self.settings.public_rate_limit if public else None),
+                token=token,
+            )
+        )
+        if token:
+            register_secret_route(template)
 
     def publishes(self, topic: str, models: Sequence[type[EventData]]) -> None:
         """Document in AsyncAPI that this service publishes ``models`` on ``topic``."""
@@ -139,6 +198,13 @@ class ServiceRuntime:
         if self._outbox_collections:
             await self.relay.start()
         await self.broker.start()
+        route_library_logs()  # the broker's and the server's loggers exist now
+        # Full garbage collections stop every thread, the event loop too, for as long as they walk
+        # the heap: with a 20 MB CSV's rows in memory that was up to 5 s without an answer from
+        # /healthz. What exists after start is frozen out of the walks, and young collections
+        # come every 50,000 allocations instead of 700 (worst loop wait seen: 1.8 s -> 0.1 s).
+        gc.freeze()
+        gc.set_threshold(GC_THRESHOLDS[0], GC_THRESHOLDS[1], GC_THRESHOLDS[2])
         for loop in self._background:
             self._tasks.append(asyncio.create_task(loop(), name=getattr(loop, "__name__", "background")))
         log.info("service_started", subscriptions=[s.topic for s in self.subscriptions])
@@ -194,6 +260,10 @@ class ServiceRuntime:
         checks["consumers"] = all(s.running for s in self.subscriptions) and all(
             getattr(sub, "running", True) for sub in self.broker.subscribers
         )
+        stalled = [s.topic for s in self.subscriptions if s.stalled(self.settings.consumer_stall_seconds)]
+        checks["consumers_progress"] = not stalled
+        if stalled:
+            log.warning("consumers_stalled", topics=stalled, stall_seconds=self.settings.consumer_stall_seconds)
         checks["outbox_relay"] = self.relay.running or not self._outbox_collections
         return checks
 

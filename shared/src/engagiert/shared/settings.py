@@ -33,6 +33,17 @@ class _UnprefixedSharedEnv(EnvSettingsSource):
         return super().get_field_value(field, field_name)
 
 
+MIN_SECRET_BYTES = 32
+"""The shortest link or signing secret production accepts (256 bits, the HMAC-SHA256 key size)."""
+
+
+def require_strong_secret(secret: SecretStr | str, *, name: str) -> None:
+    """Raise ValueError when ``secret`` is shorter than :data:`MIN_SECRET_BYTES` bytes (UTF-8)."""
+    value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+    if len(value.encode()) < MIN_SECRET_BYTES:
+        raise ValueError(f"{name} must be at least {MIN_SECRET_BYTES} bytes in production (e.g. openssl rand -hex 32)")
+
+
 class ServiceSettings(BaseSettings):
     """Settings every service has; subclass it with ``env_prefix`` set to ``<SERVICE>_``."""
 
@@ -56,8 +67,10 @@ class ServiceSettings(BaseSettings):
             "auth_jwks_cooldown_seconds",
             "auth_jwks_timeout_seconds",
             "link_secret",
+            "link_secrets",
             "public_base_url",
             "topic_partitions",
+            "trusted_proxies",
         }
     )
 
@@ -96,9 +109,24 @@ class ServiceSettings(BaseSettings):
     auth_local_issuer: str = "engagiert-local"
 
     link_secret: SecretStr = SecretStr("engagiert-local-link-secret-never-in-production")
+    link_secrets: SecretStr = Field(
+        default=SecretStr(""),
+        description="links' key ring 'kid:secret,kid:secret' (the first signs); LINK_SECRET verifies old links",
+    )
     public_base_url: str = "http://127.0.0.1:8000"
 
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
+    consumer_stall_seconds: float = Field(
+        default=120.0, gt=0, description="readiness turns unready when a consumer has work and no progress this long"
+    )
+
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="request body limit (a route may set its own)"
+    )
+    public_rate_limit: str = Field(default="60/minute", description="per client on each public route (limits syntax)")
+    trusted_proxies: str = Field(
+        default="", description="comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For is believed"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -130,7 +158,20 @@ class ServiceSettings(BaseSettings):
             raise ValueError("production needs AUTH_JWKS_URL and AUTH_ISSUER (OIDC) to verify tokens")
         if "never-in-production" in self.link_secret.get_secret_value():
             raise ValueError("set LINK_SECRET to a secret of your own in production")
+        require_strong_secret(self.link_secret, name="LINK_SECRET")
+        from engagiert.shared.signing import parse_ring
+
+        for kid, secret in parse_ring(self.link_secrets.get_secret_value()):
+            require_strong_secret(secret, name=f"LINK_SECRETS entry {kid}")
         return self
+
+    def link_keys(self) -> Any:
+        """Return the links' :class:`~engagiert.shared.signing.LinkKeyRing` (``LINK_SECRETS``, then ``LINK_SECRET``)."""
+        from engagiert.shared.signing import LinkKeyRing
+
+        return LinkKeyRing.from_settings(
+            self.link_secrets.get_secret_value(), legacy_secret=self.link_secret.get_secret_value()
+        )
 
     @property
     def group_id(self) -> str:

@@ -1,4 +1,5 @@
-"""Measures issuing invitations to many members and publishing the notification requests they cause.
+"""Measures issuing invitations to many members and publishing the notification requests they cause,
+and the member read model applying hours facts (also for members with a long history).
 
 Run against the dev stack: ``python -m engagiert.events.bench --size 10000`` (``make bench``).
 """
@@ -18,11 +19,17 @@ from pymongo.asynchronous.database import AsyncDatabase
 from engagiert.events.config import EventsSettings
 from engagiert.events.main import create_app
 from engagiert.events.repository import INVITATIONS, MEMBERS
+from engagiert.shared.contracts import HoursRecorded, HoursTotals, MemberRegistered, MemberSnapshot
+from engagiert.shared.contracts.base import EventData
+from engagiert.shared.envelope import Envelope, new_event_id
 from engagiert.shared.messaging.outbox import PENDING
-from engagiert.shared.testing import StackEndpoints, app_client, auth_header
+from engagiert.shared.testing import StackEndpoints, app_client, auth_header, skip_history
 from engagiert.shared.testing.stack import resolve_stack
+from engagiert.shared.topics import REGISTRY_ENGAGEMENT, REGISTRY_MEMBERS
 
 FIELDS = ("Sport", "Kultur", "Soziales", "Umwelt", "Jugendarbeit")
+READ_MODEL_BATCH = 500
+"""Facts per call of the read model's use case (the consumer's ``consumer_max_records``)."""
 
 
 def member_doc(member_id: str, municipality: str, *, hours: float, since: date, today: date) -> dict[str, Any]:
@@ -84,7 +91,28 @@ async def wait_outbox_empty(db: AsyncDatabase[dict[str, Any]], collection: str, 
         await asyncio.sleep(0.2)
 
 
-async def run(stack: StackEndpoints, size: int = 10000) -> dict[str, Any]:
+async def run(stack: StackEndpoints, size: int = 10000, history: int = 0) -> dict[str, Any]:
+    """Return the invitation figures (see :func:`issue`) and the read model's for ``size`` hours facts.
+
+    With ``history``, the read model is measured again after each member got that many earlier entries.
+    """
+    figures = await issue(stack, size)
+    seconds = await read_model(stack, facts=size)
+    figures.update({"read_model_facts": size, "read_model_s": round(seconds, 2)})
+    figures["read_model_facts_per_s"] = round(size / seconds, 1)
+    if history:
+        with_history = await read_model(stack, facts=size, history=history)
+        figures.update(
+            {
+                "history_entries_per_member": history,
+                "read_model_with_history_s": round(with_history, 2),
+                "read_model_with_history_facts_per_s": round(size / with_history, 1),
+            }
+        )
+    return figures
+
+
+async def issue(stack: StackEndpoints, size: int = 10000) -> dict[str, Any]:
     """Issue ``size`` invitations on the real stack; return the seconds to issue and to publish."""
     run_id = uuid.uuid4().hex[:8]
     municipality = f"99{random.randrange(10**6):06d}"
@@ -128,15 +156,76 @@ async def run(stack: StackEndpoints, size: int = 10000) -> dict[str, Any]:
             await db.client.drop_database(db.name)
 
 
+def _envelope(data: EventData) -> Envelope[EventData]:
+    """Return ``data`` as the consumer would hand it to the read model."""
+    return Envelope(
+        id=new_event_id(), type=data.TYPE, source="/bench", time=None, municipality=None, traceparent=None, data=data
+    )
+
+
+async def _apply(service: Any, facts: list[Envelope[EventData]]) -> None:
+    """Apply ``facts`` in the consumer's batch size."""
+    for start in range(0, len(facts), READ_MODEL_BATCH):
+        await service.member_read_model.apply_member_events(facts[start : start + READ_MODEL_BATCH])
+
+
+async def read_model(stack: StackEndpoints, *, members: int = 50, facts: int = 2000, history: int = 0) -> float:
+    """Return the seconds the read model takes to apply ``facts`` hours facts of ``members`` members.
+
+    With ``history``, each member first gets that many earlier entries (over the four years
+    before today, not measured), as a member with years of reports has.
+    """
+    run_id = uuid.uuid4().hex[:8]
+    municipality = f"99{random.randrange(10**6):06d}"
+    settings = EventsSettings(
+        kafka_bootstrap_servers=stack.kafka_bootstrap_servers,
+        mongodb_url=stack.mongodb_url,
+        mongodb_database=f"bench_events_rm_{run_id}",
+        consumer_group=f"bench-events-rm-{run_id}",
+    )
+    # The app's own consumers read the registry's topics from their end: only our facts count.
+    await skip_history(stack.kafka_bootstrap_servers, settings.group_id, [REGISTRY_MEMBERS, REGISTRY_ENGAGEMENT])
+    app = create_app(settings)
+    async with app_client(app):
+        db = app.state.runtime.db
+        try:
+            service = app.state.use_cases()
+            ids = [f"rm-{run_id}-{i:03d}" for i in range(members)]
+            snapshots = [
+                MemberSnapshot(member_id=m, municipality=municipality, revision=1, given_name="Erika", family_name="M")
+                for m in ids
+            ]
+            await _apply(service, [_envelope(MemberRegistered(member=s)) for s in snapshots])
+            today = datetime.now(UTC).date()
+
+            def fact(i: int, tag: str, on: date) -> Envelope[EventData]:
+                return _envelope(
+                    HoursRecorded(
+                        entry_id=f"{tag}-{i}", member_id=ids[i % members], municipality=municipality,
+                        hours=1 + i % 4, date_from=on, reported_by="bench", totals=HoursTotals(),
+                    )
+                )  # fmt: skip
+
+            earlier = [fact(i, "old", today - timedelta(days=(i * 7) % 1400)) for i in range(history * members)]
+            await _apply(service, earlier)
+            measured = [fact(i, "new", today - timedelta(days=i % 300)) for i in range(facts)]
+            started = time.perf_counter()
+            await _apply(service, measured)
+            return time.perf_counter() - started
+        finally:
+            await db.client.drop_database(db.name)
+
+
 def main() -> None:
     """Print the benchmark's result."""
     parser = argparse.ArgumentParser(prog="python -m engagiert.events.bench", description=__doc__)
     parser.add_argument("--size", type=int, default=10000)
+    parser.add_argument("--history", type=int, default=0, help="earlier entries per member for a second read-model run")
     args = parser.parse_args()
     from contextlib import ExitStack
 
     with ExitStack() as exits:
-        result = asyncio.run(run(resolve_stack(exits), args.size))
+        result = asyncio.run(run(resolve_stack(exits), args.size, args.history))
     print(result)
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from engagiert.shared.settings import ServiceSettings
+from engagiert.shared.signing import CardKeyRing, b64url
+
+LOCAL_CARD_KEYS = "local:" + b64url(hashlib.sha256(b"engagiert-local-card-key-never-in-production").digest())
+"""The well-known key that signs card codes locally; production refuses it."""
 
 
 class EventsSettings(ServiceSettings):
@@ -29,3 +34,22 @@ class EventsSettings(ServiceSettings):
     rsvp_reminder_hours: float = Field(
         default=72, ge=0, description="hours before the RSVP deadline when those who have not answered are reminded"
     )
+    card_signing_keys: SecretStr = Field(
+        default=SecretStr(LOCAL_CARD_KEYS),
+        description="Ed25519 key ring of card codes, 'kid:<base64url 32-byte seed>,...' (the first signs; "
+        "keep old keys: their cards verify and their public keys stay in GET /v1/honours/keys)",
+    )
+
+    def card_keys(self) -> CardKeyRing:
+        """Return the card codes' key ring."""
+        return CardKeyRing.from_settings(self.card_signing_keys.get_secret_value())
+
+    @model_validator(mode="after")
+    def _enforce_own_card_keys_in_production(self) -> EventsSettings:
+        self.card_keys()  # every entry is a 32-byte Ed25519 seed, or the service does not start
+        if (
+            self.environment == "production"
+            and LOCAL_CARD_KEYS.split(":")[1] in self.card_signing_keys.get_secret_value()
+        ):
+            raise ValueError("set EVENTS_CARD_SIGNING_KEYS to keys of your own in production")
+        return self

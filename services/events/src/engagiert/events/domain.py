@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -14,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engagiert.shared.contracts.members import MemberSnapshot
 from engagiert.shared.contracts.recognition import HonourKind
+from engagiert.shared.signing import CardKeyRing, LinkKeyRing, SignatureError
 
 # -- the member read model ---------------------------------------------------------------------
 
@@ -53,6 +51,23 @@ def hours_last_12_months(entries: Iterable[Mapping[str, Any]], today: date) -> f
     start = _minus_years(today, 1).isoformat()
     end = today.isoformat()
     return round(sum(float(e["hours"]) for e in entries if start < str(e["date"]) <= end), 2)
+
+
+def member_hours_last_12_months(member: Mapping[str, Any], today: date) -> float:
+    """Return a read-model member's hours of the 12 months up to and including ``today``.
+
+    The read model keeps hours per day (``hours_by_day``, days of the window and later); a member
+    written before that keeps its entries in ``hours``: both count.
+    """
+    start = _minus_years(today, 1).isoformat()
+    end = today.isoformat()
+    by_day = sum(float(h) for day, h in (member.get("hours_by_day") or {}).items() if start < day <= end)
+    return round(by_day + hours_last_12_months(member.get("hours") or [], today), 2)
+
+
+def window_start(today: date) -> str:
+    """Return the last day before the 12 months up to ``today`` (days on or before it no longer count)."""
+    return _minus_years(today, 1).isoformat()
 
 
 def hours_by_year(entries: Iterable[Mapping[str, Any]]) -> dict[int, float]:
@@ -141,7 +156,7 @@ def matches(
     if status == "left" or (status == "paused" and not criteria.include_paused):
         return False
     minimum = criteria.min_hours_last_12_months
-    if minimum is not None and hours_last_12_months(member.get("hours") or [], today) < minimum:
+    if minimum is not None and member_hours_last_12_months(member, today) < minimum:
         return False
     if criteria.min_years is not None and years_of_engagement(member, today) < criteria.min_years:
         return False
@@ -190,41 +205,69 @@ class LinkError(ValueError):
         self.reason: LinkFailure = reason
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+def _ring(keys: LinkKeyRing | str) -> LinkKeyRing:
+    # A plain secret is the ring of one legacy key (tests and callers from before the ring).
+    return keys if isinstance(keys, LinkKeyRing) else LinkKeyRing.from_settings("", legacy_secret=keys)
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _mac(secret: str, purpose: str, payload: str) -> bytes:
-    # The purpose is part of the MAC: an RSVP link cannot pass as a card code, and vice versa.
-    return hmac.new(secret.encode(), f"{purpose}|{payload}".encode(), hashlib.sha256).digest()[:18]
-
-
-def sign_link(secret: str, *, purpose: LinkPurpose, subject: str, expires_at: datetime) -> str:
-    """Return a URL-safe token binding ``subject`` to ``purpose`` until ``expires_at``."""
-    payload = f"{subject}|{int(expires_at.timestamp())}"
-    return f"{_b64(payload.encode())}.{_b64(_mac(secret, purpose, payload))}"
-
-
-def verify_link(secret: str, token: str, *, purpose: LinkPurpose, now: datetime) -> tuple[str, datetime]:
-    """Return (subject, expiry) of a valid token; raise :class:`LinkError` otherwise."""
+def _expiry(seconds: str) -> datetime:
     try:
-        payload_b64, mac_b64 = token.split(".")
-        payload = _unb64(payload_b64).decode()
-        mac = _unb64(mac_b64)
-        subject, expires = payload.rsplit("|", 1)
-        expires_at = datetime.fromtimestamp(int(expires), tz=UTC)
-    except (ValueError, UnicodeDecodeError):
-        raise LinkError("malformed") from None
-    # compare_digest prevents timing attacks that would guess the MAC byte by byte
-    if not hmac.compare_digest(mac, _mac(secret, purpose, payload)):
-        raise LinkError("forged")
+        return datetime.fromtimestamp(int(seconds), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        raise LinkError("malformed") from None  # a crafted expiry beyond what a date holds
+
+
+def sign_link(keys: LinkKeyRing | str, *, purpose: LinkPurpose, subject: str, expires_at: datetime) -> str:
+    """Return a URL-safe token binding ``subject`` to ``purpose`` until ``expires_at`` (under the ring's first key)."""
+    return _ring(keys).sign(f"{subject}|{int(expires_at.timestamp())}", purpose=purpose)
+
+
+def verify_link(keys: LinkKeyRing | str, token: str, *, purpose: LinkPurpose, now: datetime) -> tuple[str, datetime]:
+    """Return (subject, expiry) of a token any key of the ring signed; raise :class:`LinkError` otherwise."""
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise LinkError("malformed")
+    try:
+        payload = _ring(keys).verify(token, purpose=purpose)
+    except SignatureError as exc:
+        raise LinkError("forged" if exc.reason == "forged" else "malformed") from None
+    subject, sep, expires = payload.rpartition("|")
+    if not sep:
+        raise LinkError("malformed")
+    expires_at = _expiry(expires)
     if now >= expires_at:
         raise LinkError("expired")
     return subject, expires_at
+
+
+def sign_card(cards: CardKeyRing, *, subject: str, expires_at: datetime) -> str:
+    """Return a card's verification code: a JWS (EdDSA) of the card's subject and expiry, with the key's id."""
+    return cards.sign({"sub": subject, "exp": int(expires_at.timestamp())})
+
+
+def verify_card_code(cards: CardKeyRing, links: LinkKeyRing | str, code: str, *, now: datetime) -> str:
+    """Return the subject of a genuine, unexpired card code; raise :class:`LinkError` otherwise.
+
+    Codes of three parts are Ed25519 JWS (any key of the card ring); codes of two parts were
+    signed before, with HMAC under ``LINK_SECRET``, and still verify.
+    """
+    if len(code) > MAX_TOKEN_LENGTH:
+        raise LinkError("malformed")
+    if code.count(".") == 1:
+        return verify_link(links, code, purpose="card", now=now)[0]
+    try:
+        claims = cards.verify(code)
+    except SignatureError as exc:
+        raise LinkError("forged" if exc.reason == "forged" else "malformed") from None
+    subject, expires = claims.get("sub"), claims.get("exp")
+    if not isinstance(subject, str) or not isinstance(expires, int):
+        raise LinkError("malformed")
+    if now >= _expiry(str(expires)):
+        raise LinkError("expired")
+    return subject
+
+
+MAX_TOKEN_LENGTH = 2048
+"""Longer links and codes are refused as malformed before any decoding."""
 
 
 # -- honours -----------------------------------------------------------------------------------
@@ -302,7 +345,7 @@ def ehrenamtskarte_eligibility(member: Mapping[str, Any], rules: HonourRules, to
         return None
     rule = threshold_on(today)
     per_year = rules.hours_per_year_override if rules.hours_per_year_override is not None else rule.hours_per_year
-    hours = hours_last_12_months(member.get("hours") or [], today)
+    hours = member_hours_last_12_months(member, today)
     if hours >= per_year or (rules.hours_per_year_override is None and hours / WEEKS_PER_YEAR >= rule.hours_per_week):
         return Eligibility("ehrenamtskarte", f"{hours:g} h in 12 Monaten (Schwelle {per_year:g} h)")
     return None
@@ -319,7 +362,7 @@ def eligible_honours(member: Mapping[str, Any], rules: HonourRules, today: date)
     years = years_of_engagement(member, today)
     if years >= JUBILAEUM_YEARS and _old_enough(member, rules.min_age, today):
         found.append(Eligibility("jubilaeums-ehrenamtskarte", f"{years:g} Jahre Engagement"))
-    hours = hours_last_12_months(member.get("hours") or [], today)
+    hours = member_hours_last_12_months(member, today)
     if hours >= rules.engagementnachweis_min_hours and member.get("status", "active") == "active":
         found.append(Eligibility("engagementnachweis", f"{hours:g} h in 12 Monaten"))
     return found

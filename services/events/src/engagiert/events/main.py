@@ -70,6 +70,10 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     runtime.publishes(topics.REGISTRY_INBOUND, [ConfirmErasure])
     for router in api.ROUTERS:
         runtime.app.include_router(router)
+    # The public routes: rate-limited per client; their paths carry the secret (masked in logs, no-store).
+    runtime.edge("/rsvp/{token}", public=True, token=True)
+    runtime.edge("/v1/honours/verify/{code}", public=True, token=True)
+    runtime.edge("/v1/honours/keys", public=True)
     return runtime.app
 
 

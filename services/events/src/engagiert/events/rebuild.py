@@ -29,7 +29,7 @@ from faststream.kafka.security import parse_security
 
 from engagiert.events import repository
 from engagiert.events.config import EventsSettings
-from engagiert.events.repository import MEMBERS, Repository
+from engagiert.events.repository import HOURS_APPLIED, MEMBERS, Repository
 from engagiert.events.services import EventsService
 from engagiert.shared import topics
 from engagiert.shared.envelope import Envelope, EnvelopeError, parse_record
@@ -75,6 +75,8 @@ async def rebuild(
         read_model = EventsService(Repository(db), settings).member_read_model
         partitions = await _partitions(bootstrap, security, list(contract))
         cleared = (await db[MEMBERS].delete_many({})).deleted_count if clear else 0
+        if clear:
+            await db[HOURS_APPLIED].delete_many({})  # the records say what the cleared members counted
         consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
             group_id=None,

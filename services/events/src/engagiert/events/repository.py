@@ -12,6 +12,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from engagiert.shared.mongo import bulk_write, insert_new
 
 MEMBERS = "members"
+HOURS_PENDING = "_hours_pending"
+"""On a member: hours entries counted in ``hours_by_day`` whose applied record is not written yet."""
+HOURS_APPLIED = "hours_applied"
+"""One document per hours entry applied to the read model (``_id`` = entry id): the idempotency record."""
 EVENTS = "recognition_events"
 INVITATIONS = "invitations"
 HONOURS = "honours"
@@ -70,6 +74,32 @@ class Repository:
     async def apply(self, collection: AsyncCollection[Doc], ops: Sequence[UpdateOne]) -> int:
         """Run guarded updates in small chunks; return documents modified."""
         return await bulk_write(collection, ops) if ops else 0
+
+    @property
+    def hours_applied(self) -> AsyncCollection[Doc]:
+        """Return the hours entries applied to the read model (idempotency records, by entry id)."""
+        return self.db[HOURS_APPLIED]
+
+    async def hours_state(self, member_ids: Sequence[str]) -> dict[str, Doc]:
+        """Return what applying hours needs of these members: their day sums, pending entries, legacy entries."""
+        projection = {"hours_by_day": 1, HOURS_PENDING: 1, "hours": 1, "erased": 1}
+        docs = await self.members.find({"_id": {"$in": list(member_ids)}}, projection).to_list(None)
+        return {d["_id"]: d for d in docs}
+
+    async def applied_hours(self, entry_ids: Sequence[str]) -> set[str]:
+        """Return which of these hours entries were applied (their records exist)."""
+        if not entry_ids:
+            return set()
+        docs = await self.hours_applied.find({"_id": {"$in": list(entry_ids)}}, {"_id": 1}).to_list(None)
+        return {d["_id"] for d in docs}
+
+    async def record_hours_applied(self, docs: Sequence[Doc]) -> None:
+        """Insert the records of applied hours entries (existing ones are skipped)."""
+        await insert_new(self.hours_applied, docs)
+
+    async def forget_hours_of(self, member_id: str) -> None:
+        """Delete an erased member's records of applied hours."""
+        await self.hours_applied.delete_many({"member_id": member_id})
 
     async def members_by_ids(self, ids: Sequence[str]) -> list[Doc]:
         """Return the member documents with these ids."""

@@ -23,6 +23,7 @@ from engagiert.shared.contracts import (
     MemberSnapshot,
 )
 from engagiert.shared.contracts.base import Channel, EntityId, Field_, Hours, Language, MemberStatus
+from engagiert.shared.text import fold
 
 MunicipalityKind = Literal["Stadt", "Gemeinde", "Kreis", "Bezirksregierung"]
 OrganisationKind = Literal["Verein", "Initiative", "Freiwilligenagentur", "Stiftung", "Kirchengemeinde", "Sonstige"]
@@ -211,8 +212,8 @@ def stable_id(prefix: str, *parts: str) -> str:
 
 
 def normalise_name(text: str) -> str:
-    """Return ``text`` folded for comparison (case, surrounding and repeated blanks)."""
-    return " ".join(text.casefold().split())
+    """Return ``text`` folded for duplicate keys and search (NFKC, invisible characters, case, blanks)."""
+    return fold(text)
 
 
 def email_key(email: str | None) -> str | None:
@@ -370,6 +371,69 @@ def hours_by_year(entries: Iterable[HoursEntry]) -> dict[str, float]:
             share = _spread(entry, date(year, 1, 1), date(year, 12, 31))
             years[str(year)] = years.get(str(year), 0.0) + share
     return {y: round(h, 2) for y, h in sorted(years.items())}
+
+
+def _window_start(today: date) -> date:
+    """Return the first day of the 12 months up to and including ``today``."""
+    try:
+        return today.replace(year=today.year - 1) + timedelta(days=1)
+    except ValueError:  # 29 February: a year back is 28 February
+        return date(today.year - 1, 3, 1)
+
+
+@dataclass(slots=True)
+class RunningFigures:
+    """A member's hours kept as running sums, so one more entry costs the same whatever the history.
+
+    ``years`` holds the hours per calendar year; ``days`` the hours per day (an entry's hours
+    spread evenly over its days, as the figures count them) for the days of the current 12-month
+    window and later. Days before the window are dropped: the window only moves forward.
+    """
+
+    years: dict[str, float]
+    days: dict[str, float]
+
+    def add(self, entry: HoursEntry, *, today: date) -> None:
+        """Add ``entry``'s hours."""
+        self._change(entry, 1.0, today=today)
+
+    def remove(self, entry: HoursEntry, *, today: date) -> None:
+        """Take ``entry``'s hours out again."""
+        self._change(entry, -1.0, today=today)
+
+    def _change(self, entry: HoursEntry, sign: float, *, today: date) -> None:
+        end = entry.date_to or entry.date_from
+        for year in range(entry.date_from.year, end.year + 1):
+            share = _spread(entry, date(year, 1, 1), date(year, 12, 31))
+            self.years[str(year)] = self.years.get(str(year), 0.0) + sign * share
+        per_day = sign * entry.hours / ((end - entry.date_from).days + 1)
+        day = max(entry.date_from, _window_start(today))
+        while day <= end:
+            key = day.isoformat()
+            self.days[key] = self.days.get(key, 0.0) + per_day
+            day += timedelta(days=1)
+
+    def pruned_days(self, *, today: date) -> dict[str, float]:
+        """Return the days from the start of ``today``'s 12-month window on."""
+        first = _window_start(today).isoformat()
+        return {d: h for d, h in self.days.items() if d >= first}
+
+    def totals(self, engagements: Sequence[Engagement], *, today: date) -> HoursTotals:
+        """Return the derived figures, as :func:`totals` computes them from every entry."""
+        first, last = _window_start(today).isoformat(), today.isoformat()
+        return HoursTotals(
+            hours_last_12_months=round(sum(h for d, h in self.days.items() if first <= d <= last), 2),
+            hours_by_year={y: round(h, 2) for y, h in sorted(self.years.items()) if abs(h) > 1e-9},
+            years_of_engagement=years_of_engagement(engagements, today=today),
+        )
+
+
+def running_figures(entries: Iterable[HoursEntry], *, today: date) -> RunningFigures:
+    """Return the running figures of ``entries`` (for a member whose figures were not kept yet)."""
+    figures = RunningFigures(years={}, days={})
+    for entry in entries:
+        figures.add(entry, today=today)
+    return figures
 
 
 def engagement_periods(engagements: Iterable[Engagement], *, today: date) -> list[Period]:

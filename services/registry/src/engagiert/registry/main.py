@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
 from engagiert.registry.api import ROUTERS
+from engagiert.registry.api.import_export import MAX_IMPORT_BYTES
 from engagiert.registry.config import RegistrySettings
 from engagiert.registry.handlers import inbound_handler
 from engagiert.registry.repository import OUTBOX_COLLECTIONS, Repository
@@ -53,6 +54,8 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     runtime.publishes(topics.REGISTRY_ENGAGEMENT, [HoursRecorded, EngagementStarted, EngagementEnded])
     for router in ROUTERS:
         runtime.app.include_router(router)
+    # The CSV import takes files up to MAX_IMPORT_BYTES (plus the multipart framing); the rest 1 MiB.
+    runtime.edge("/v1/municipalities/{ags}/members/import", max_body_bytes=MAX_IMPORT_BYTES + 64 * 1024)
     return runtime.app
 
 

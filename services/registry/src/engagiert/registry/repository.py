@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pymongo import ASCENDING, DeleteMany
+from pymongo import ASCENDING, DeleteMany, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from engagiert.shared.envelope import OutgoingRecord
 from engagiert.shared.messaging.outbox import OUTBOX, PENDING, outbox_fields, with_outbox
-from engagiert.shared.mongo import bulk_write, insert_new
+from engagiert.shared.mongo import DUPLICATE_KEY, bulk_write, insert_new
 
 MUNICIPALITIES = "municipalities"
 ORGANISATIONS = "organisations"
 MEMBERS = "members"
 HOURS = "hours"
+FIGURES = "hours_figures"
+"""Per member: the running sums of its hours (see ``domain.RunningFigures``), guarded by ``rev``."""
 INBOX = "inbox"
-OUTBOX_COLLECTIONS = (MEMBERS, HOURS)
-"""The collections whose documents carry an outbox."""
+OUTBOX_COLLECTIONS = (MEMBERS, FIGURES, HOURS)
+"""The collections whose documents carry an outbox (``hours`` for entries written before the
+figures carried their facts)."""
 
 Doc = dict[str, Any]
 
@@ -38,6 +42,7 @@ class Repository:
         self.organisations: AsyncCollection[Doc] = db[ORGANISATIONS]
         self.members: AsyncCollection[Doc] = db[MEMBERS]
         self.hours: AsyncCollection[Doc] = db[HOURS]
+        self.figures: AsyncCollection[Doc] = db[FIGURES]
         self.inbox: AsyncCollection[Doc] = db[INBOX]
 
     async def ensure_indexes(self) -> None:
@@ -288,13 +293,57 @@ class Repository:
             {"_id": 1, "member_id": 1, "hours": 1, "date_from": 1, "date_to": 1},
         ).to_list(None)
 
-    async def insert_hours(self, docs: Sequence[tuple[Doc, Sequence[OutgoingRecord]]]) -> int:
-        """Insert hours documents with their events, skipping existing ids; return how many were new."""
-        return await insert_new(self.hours, [{**d, **outbox_fields(r)} for d, r in docs])
+    async def insert_hours(self, docs: Sequence[Doc]) -> int:
+        """Insert hours documents, skipping existing ids; return how many were new (facts go with the figures)."""
+        return await insert_new(self.hours, docs)
 
     async def delete_hours_of(self, member_id: str) -> None:
-        """Delete a member's hours documents."""
+        """Delete a member's hours documents and running figures."""
         await bulk_write(self.hours, [DeleteMany({"member_id": member_id})])
+        await self.figures.delete_one({"_id": member_id})
+
+    async def existing_hours(self, entry_ids: Sequence[str]) -> set[str]:
+        """Return which of these hours entries exist (looked up by ``_id``)."""
+        if not entry_ids:
+            return set()
+        docs = await self.hours.find({"_id": {"$in": list(entry_ids)}}, {"_id": 1}).to_list(None)
+        return {d["_id"] for d in docs}
+
+    async def figures_of(self, member_ids: Sequence[str]) -> dict[str, Doc]:
+        """Return the running figures documents of these members (by ``_id``, without outbox), where kept."""
+        docs = await self.figures.find({"_id": {"$in": list(member_ids)}}, {OUTBOX: 0}).to_list(None)
+        return {d["_id"]: d for d in docs}
+
+    async def save_figures(self, changes: Sequence[tuple[str, int | None, Doc, Sequence[OutgoingRecord]]]) -> set[str]:
+        """Write ``(member_id, revision read or None for new, fields, facts)``; return the members changed meanwhile.
+
+        Each write is guarded by the revision read (a new document by its ``_id``), so two writers
+        never lose each other's hours: the loser learns it here and starts again from a fresh read.
+        The facts go into the same write's outbox.
+        """
+        conflicts: set[str] = set()
+        new = [{"_id": m, "rev": 1, **fields, **outbox_fields(r)} for m, rev, fields, r in changes if rev is None]
+        if new:
+            try:
+                await self.figures.insert_many(new, ordered=False)
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                    raise
+                conflicts.update(new[e["index"]]["_id"] for e in errors)
+        updates = [(m, rev, fields, r) for m, rev, fields, r in changes if rev is not None]
+        if updates:
+            token = uuid.uuid4().hex  # tells this call's writes from a concurrent writer's
+            ops = [
+                UpdateOne(
+                    {"_id": m, "rev": rev}, with_outbox({"$set": {**fields, "rev": rev + 1, "written_by": token}}, r)
+                )
+                for m, rev, fields, r in updates
+            ]
+            if await bulk_write(self.figures, ops, ordered=False) < len(ops):
+                now = await self.figures_of([m for m, _, _, _ in updates])
+                conflicts.update(m for m, _, _, _ in updates if (now.get(m) or {}).get("written_by") != token)
+        return conflicts
 
     # -- inbox ---------------------------------------------------------------------------------------
 

@@ -23,19 +23,28 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidMessageError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from engagiert.shared.envelope import Envelope, EnvelopeError, parse_record
 from engagiert.shared.logging import get_logger
-from engagiert.shared.messaging.dlq import dead_letter_headers
+from engagiert.shared.messaging.dlq import dead_letter_headers, stub_record
 from engagiert.shared.metrics import (
     APPLIED,
     BATCH_SECONDS,
     CONSUMED,
     CONSUMER_LAG,
+    CONSUMER_SECONDS_SINCE_PROGRESS,
     DEAD_LETTERED,
+    DLQ_PUBLISH_FAILURES,
     RETRIES,
 )
 from engagiert.shared.mongo import is_transient_store_error
@@ -57,6 +66,16 @@ class PermanentError(Exception):
 
 class _Stopping(Exception):
     """The service is shutting down while a batch still waits for a retry."""
+
+
+UNPUBLISHABLE = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    InvalidMessageError,
+    CorruptRecordException,
+)
+"""Errors that say 'this record can never be published': the dead-letter record becomes a stub."""
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -86,13 +105,19 @@ class Subscription:
     max_attempts: int = 5
     backoff_seconds: float = 0.2
     max_backoff_seconds: float = 10.0
-    batch_timeout_ms: int = 100
+    batch_timeout_ms: int = 20
+    """How long one poll waits for records. FastStream sleeps as long again after an empty poll, so
+    an idle consumer saw a new record up to twice this late (it was 100: 200 ms on the write-to-
+    read-model path); under load the polls return at once with what the fetcher has buffered."""
     name: str = ""
     contract_topic: str | None = None
     """The topic the contracts name for the events (default: ``topic``); tests use other topics."""
     _stopping: bool = field(default=False, init=False)
     _running: bool = field(default=False, init=False)
     _last_batch_at: float = field(default=0.0, init=False)
+    _last_progress: float = field(default_factory=time.monotonic, init=False)
+    _busy: bool = field(default=False, init=False)
+    _behind: bool = field(default=False, init=False)
 
     def register(self, broker: KafkaBroker) -> None:
         """Register this subscription on ``broker`` as a manual-ack batch subscriber."""
@@ -114,6 +139,25 @@ class Subscription:
         )(_on_batch)
         self._broker = broker
         self._running = True
+        CONSUMER_SECONDS_SINCE_PROGRESS.labels(topic=self.topic, group=self.group_id).set_function(
+            self.seconds_since_progress
+        )
+
+    @property
+    def pending(self) -> bool:
+        """Return True while a batch is in hand or the last batch left the partition behind its end."""
+        return self._busy or self._behind
+
+    def seconds_since_progress(self) -> float:
+        """Return the seconds since the last progress while work is pending, else 0."""
+        return time.monotonic() - self._last_progress if self.pending else 0.0
+
+    def stalled(self, limit_seconds: float) -> bool:
+        """Return True when work is pending and nothing moved for ``limit_seconds``."""
+        return self.seconds_since_progress() > limit_seconds
+
+    def _progressed(self) -> None:
+        self._last_progress = time.monotonic()
 
     def stop(self) -> None:
         """Ask waiting retries to give up so the service can stop (the batch is not committed)."""
@@ -129,6 +173,9 @@ class Subscription:
         raw = msg.raw_message
         records: Sequence[Any] = raw if isinstance(raw, tuple) else (raw,)
         started = time.perf_counter()
+        if not self._busy and not self._behind:
+            self._progressed()  # idle until now: the clock starts with this batch
+        self._busy = True
         try:
             await self._process(records)
         except _Stopping:
@@ -137,7 +184,10 @@ class Subscription:
         except BaseException:
             await msg.nack()
             raise
+        finally:
+            self._busy = False
         await msg.ack()
+        self._progressed()
         self._last_batch_at = time.monotonic()
         BATCH_SECONDS.labels(topic=self.topic, group=self.group_id).observe(time.perf_counter() - started)
         self._record_lag(msg, records)
@@ -219,6 +269,7 @@ class Subscription:
         while True:
             try:
                 await self.handler(events)
+                self._progressed()
                 return
             except Exception as exc:
                 if not is_transient(exc):
@@ -240,7 +291,6 @@ class Subscription:
             raise _Stopping
 
     async def _dead_letter(self, dead: list[tuple[Any, str, str, int]]) -> None:
-        futures = []
         for rec, reason, error, attempts in dead:
             headers = dead_letter_headers(
                 original=list(rec.headers or []),
@@ -252,22 +302,7 @@ class Subscription:
                 partition=rec.partition,
                 offset=rec.offset,
             )
-            delay = self.backoff_seconds
-            while True:
-                try:
-                    futures.append(
-                        await self._broker.publish(
-                            rec.value or b"",
-                            dlq(self.topic),
-                            key=rec.key,
-                            headers={k: v.decode("utf-8", "replace") for k, v in headers},
-                            no_confirm=True,
-                        )
-                    )
-                    break
-                except KafkaError:
-                    await self._sleep(delay)
-                    delay = min(delay * 2, self.max_backoff_seconds)
+            await self._publish_dead_letter(rec, headers=headers, reason=reason)
             DEAD_LETTERED.labels(topic=self.topic, group=self.group_id, reason=reason).inc()
             log.warning(
                 "record_dead_lettered",
@@ -277,7 +312,55 @@ class Subscription:
                 reason=reason,
                 attempts=attempts,
             )
-        await asyncio.gather(*futures)
+
+    async def _publish_dead_letter(self, rec: Any, *, headers: list[tuple[str, bytes]], reason: str) -> None:
+        """Publish ``rec`` to the DLQ until the broker takes it; a record it never takes goes as a stub."""
+        value: bytes = rec.value or b""
+        delay = self.backoff_seconds
+        failures = 0
+        while True:
+            try:
+                await self._broker.publish(
+                    value,
+                    dlq(self.topic),
+                    key=rec.key,
+                    headers={k: v.decode("utf-8", "replace") for k, v in headers},
+                )
+                return
+            except _Stopping:
+                raise
+            except UNPUBLISHABLE as exc:
+                DLQ_PUBLISH_FAILURES.labels(topic=self.topic, group=self.group_id, error=type(exc).__name__).inc()
+                if value == (stub := stub_record(rec, reason=reason)):
+                    log.error("dead_letter_stub_refused", topic=self.topic, offset=rec.offset, error=type(exc).__name__)
+                    raise
+                log.error(
+                    "dead_letter_unpublishable",
+                    topic=self.topic,
+                    partition=rec.partition,
+                    offset=rec.offset,
+                    size=len(value),
+                    error=type(exc).__name__,
+                    action="publishing a stub with the reason instead",
+                )
+                value, headers = stub, [(k, v) for k, v in headers if k.startswith("dlq-")]
+                headers.append(
+                    ("dlq-stub-reason", f"{type(exc).__name__}: the original record was not publishable".encode())
+                )
+            except Exception as exc:
+                failures += 1
+                DLQ_PUBLISH_FAILURES.labels(topic=self.topic, group=self.group_id, error=type(exc).__name__).inc()
+                log.warning(
+                    "dead_letter_publish_failed",
+                    topic=self.topic,
+                    partition=rec.partition,
+                    offset=rec.offset,
+                    error=type(exc).__name__,
+                    failures=failures,
+                    retry_in=delay,
+                )
+                await self._sleep(delay)
+                delay = min(delay * 2, self.max_backoff_seconds)
 
     def _record_lag(self, msg: KafkaMessage, records: Sequence[Any]) -> None:
         consumer = getattr(msg, "consumer", None)
@@ -288,12 +371,14 @@ class Subscription:
             last[(rec.topic, rec.partition)] = rec.offset
         from aiokafka import TopicPartition
 
+        behind = False
         for (topic, partition), offset in last.items():
             high = consumer.highwater(TopicPartition(topic, partition))
             if high is not None:
-                CONSUMER_LAG.labels(topic=topic, partition=str(partition), group=self.group_id).set(
-                    max(high - offset - 1, 0)
-                )
+                lag = max(high - offset - 1, 0)
+                behind = behind or lag > 0
+                CONSUMER_LAG.labels(topic=topic, partition=str(partition), group=self.group_id).set(lag)
+        self._behind = behind
 
 
 async def _raw_decoder(msg: Any) -> Any:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 from engagiert.shared.logging import redact_text
 
@@ -53,3 +55,18 @@ def dead_letter_headers(
         H_FAILED_AT: datetime.now(UTC).isoformat(),
     }
     return kept + [(k, v.encode()) for k, v in extra.items()]
+
+
+def stub_record(record: Any, *, reason: str) -> bytes:
+    """Return the small body that stands in for a record the dead-letter topic would not take."""
+    return json.dumps(
+        {
+            "stub": True,
+            "reason": reason,
+            "original_topic": record.topic,
+            "original_partition": record.partition,
+            "original_offset": record.offset,
+            "original_size": len(record.value or b""),
+        },
+        sort_keys=True,
+    ).encode()

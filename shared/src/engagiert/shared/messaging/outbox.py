@@ -3,8 +3,10 @@
 A service never writes state and then publishes. It writes the events into the changed
 document itself (``_outbox``, an array, plus the indexed flag ``_outbox_pending``) in the
 same update, which MongoDB (and FerretDB, which has no multi-document transactions) applies
-atomically. :class:`OutboxRelay` then publishes the pending entries and removes them. A crash
-between publish and removal publishes an entry again: consumers are idempotent by event id.
+atomically. :class:`OutboxRelay` then publishes a batch of pending documents' entries and empties
+those outboxes with one guarded update per chunk of documents (each document only if its outbox
+is still exactly what was published). A crash between publish and clean-up publishes an entry
+again: consumers are idempotent by event id.
 """
 
 from __future__ import annotations
@@ -25,7 +27,11 @@ from engagiert.shared.mongo import bulk_write, is_transient_store_error
 
 OUTBOX = "_outbox"
 PENDING = "_outbox_pending"
-CLEAR_CONCURRENCY = 2
+CLEAR_CHUNK = 32
+"""Documents one clean-up update names. Each document is checked against every branch of the
+guard's ``$or`` (FerretDB evaluates them in Go), and FerretDB holds the collection's lock while
+the update runs: a few dozen keep both short (500 documents in chunks of 16, 40 and 100 took
+0.37-0.51, 0.40-0.47 and 0.55-0.91 s)."""
 
 log = get_logger(__name__)
 
@@ -104,6 +110,10 @@ class OutboxRelay:
     async def _run(self) -> None:
         backoff = self._poll
         while True:
+            # Cleared before the drain, not after: a write that wakes the relay while it drains
+            # (after its query passed that collection) gets another round at once instead of
+            # waiting for the next poll (OUTBOX_POLL_SECONDS, 0.5 s by default).
+            self._wake.clear()
             try:
                 await self.drain()
                 backoff = self._poll
@@ -114,44 +124,91 @@ class OutboxRelay:
                     transient=is_transient_store_error(exc),
                 )
                 backoff = min(backoff * 2, 5.0)
+                if not self._stopping:
+                    self._wake.clear()  # after a failure the backoff holds, however many writes wake it
             if self._stopping:
                 return
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)
 
     async def drain(self) -> int:
-        """Publish every pending entry now; return how many records were published."""
+        """Publish every pending entry now; return how many records were published.
+
+        A collection that fails (its store errors, its records are refused) does not hold back
+        the others: each is drained in turn, and the first error is raised once all were tried.
+        """
         total = 0
+        failure: Exception | None = None
         for coll in self._collections:
-            while True:
-                docs, published = await self._relay_batch(coll)
-                total += published
-                if docs < self._batch:
-                    break
+            try:
+                total += await self._drain_collection(coll)
+            except Exception as exc:
+                log.warning("outbox_collection_failed", collection=coll.name, error=type(exc).__name__)
+                failure = failure or exc
+        if failure is not None:
+            raise failure
         return total
 
+    async def _drain_collection(self, coll: AsyncCollection[dict[str, Any]]) -> int:
+        total = 0
+        while True:
+            docs, published = await self._relay_batch(coll)
+            total += published
+            if docs < self._batch:
+                return total
+
     async def _relay_batch(self, coll: AsyncCollection[dict[str, Any]]) -> tuple[int, int]:
-        """Relay one batch of pending documents; return (documents seen, records published)."""
+        """Relay one batch of pending documents; return (documents seen, records published).
+
+        The batch goes out in chunks: while one chunk's records are being published, the chunk
+        before it (whose records the broker acknowledged) is cleared, so the store's work and the
+        broker's overlap. Chunks are published one after the other: a key's records keep their order.
+        """
         docs = await coll.find({PENDING: True}, {OUTBOX: 1}).limit(self._batch).to_list(None)
         if not docs:
             OUTBOX_PENDING.labels(collection=coll.name).set(0)
             return 0, 0
-        records: list[OutgoingRecord] = []
-        for doc in docs:
-            records.extend(OutgoingRecord.from_document(e) for e in doc.get(OUTBOX) or [])
-        await self._publisher.send_many(records)
-        # One guarded update per document: when its outbox is still exactly what we published,
-        # empty it and lower the flag. Unordered, two chunks at a time.
-        clear: list[UpdateOne | UpdateMany] = [
-            UpdateOne({"_id": doc["_id"], OUTBOX: doc.get(OUTBOX) or []}, {"$set": {OUTBOX: [], PENDING: False}})
-            for doc in docs
-        ]
-        cleared = await bulk_write(coll, clear, ordered=False, concurrency=CLEAR_CONCURRENCY)
+        published = cleared = 0
+        acknowledged: list[dict[str, Any]] = []
+        for start in range(0, len(docs), CLEAR_CHUNK):
+            chunk = docs[start : start + CLEAR_CHUNK]
+            records = [OutgoingRecord.from_document(e) for doc in chunk for e in doc.get(OUTBOX) or []]
+            if acknowledged:
+                sent, clear = await asyncio.gather(
+                    self._publisher.send_many(records),
+                    self._clear_unchanged(coll, acknowledged),
+                    return_exceptions=True,
+                )
+                if isinstance(clear, BaseException):
+                    raise clear
+                if isinstance(sent, BaseException):
+                    raise sent
+                cleared += clear
+            else:
+                await self._publisher.send_many(records)
+            published += len(records)
+            acknowledged = chunk
+        cleared += await self._clear_unchanged(coll, acknowledged)
         if cleared < len(docs):
             await self._clear_changed(coll, docs)
         OUTBOX_PENDING.labels(collection=coll.name).set(len(docs))
-        return len(docs), len(records)
+        return len(docs), published
+
+    async def _clear_unchanged(self, coll: AsyncCollection[dict[str, Any]], docs: list[dict[str, Any]]) -> int:
+        """Empty the outbox of those ``docs`` whose outbox is still exactly what was read; return how many.
+
+        One update for the whole chunk: each document matches only its own branch of the ``$or``
+        (its ``_id`` with the entries we published), so a document a writer appended to meanwhile
+        is left alone. The update of each document is atomic on MongoDB and on the local stack's
+        FerretDB (which holds the collection's lock for an update by several ``_id``); the
+        ``$in`` lets either store find the documents by their ``_id`` index.
+        """
+        guard = [{"_id": doc["_id"], OUTBOX: doc.get(OUTBOX)} for doc in docs]
+        result = await coll.update_many(
+            {"_id": {"$in": [doc["_id"] for doc in docs]}, "$or": guard},
+            {"$set": {OUTBOX: [], PENDING: False}},
+        )
+        return result.modified_count
 
     async def _clear_changed(self, coll: AsyncCollection[dict[str, Any]], docs: list[dict[str, Any]]) -> None:
         """Remove what we published from documents a writer appended to meanwhile; the rest stays pending.

@@ -77,9 +77,9 @@ def _from_env() -> StackEndpoints | None:
 
 
 def _from_testcontainers(stack: ExitStack) -> StackEndpoints:  # pragma: no cover - needs Docker
+    from testcontainers.community.kafka import KafkaContainer
+    from testcontainers.community.mongodb import MongoDbContainer
     from testcontainers.core.container import DockerContainer
-    from testcontainers.kafka import KafkaContainer
-    from testcontainers.mongodb import MongoDbContainer
 
     kafka = stack.enter_context(KafkaContainer().with_kraft())
     mongo = stack.enter_context(MongoDbContainer("mongo:8"))

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict
 
 from engagiert.events import domain
 from engagiert.events.api.deps import InvitationUseCases, response_doc
 from engagiert.shared.auth import Reader, Staff
+from engagiert.shared.csvfiles import DIALECT_QUERY, CsvDialect, csv_response
 
 router = APIRouter(prefix="/v1/municipalities/{ags}", tags=["recognition"])
 
@@ -61,14 +61,17 @@ async def attendance(
 
 @router.get(
     "/events/{event_id}/attendees.csv",
-    summary="The list for the venue (CSV, ';'-separated)",
-    response_class=PlainTextResponse,
+    summary="The list for the venue (CSV; formula cells neutralised; dialect=excel-de for German Excel)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
-async def attendees_csv(ags: str, event_id: str, _p: Staff, uc: InvitationUseCases) -> PlainTextResponse:
+async def attendees_csv(
+    ags: str,
+    event_id: str,
+    _p: Staff,
+    uc: InvitationUseCases,
+    dialect: Annotated[CsvDialect, DIALECT_QUERY] = "rfc4180",
+) -> Response:
     """Return accepted invitees with their guests and check-in state."""
-    text = await uc.venue_csv(ags, event_id)
-    return PlainTextResponse(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="teilnehmende-{event_id}.csv"'},
-    )
+    body = await uc.venue_csv(ags, event_id, dialect=dialect)
+    return csv_response(body, filename=f"teilnehmende-{event_id}.csv")

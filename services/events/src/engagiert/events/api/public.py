@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from engagiert.events import domain
 from engagiert.events.api.deps import HonourUseCases, RsvpUseCases
@@ -22,6 +22,12 @@ router = APIRouter(tags=["public"])
 
 TZ = ZoneInfo("Europe/Berlin")
 _TEMPLATES = Path(__file__).parent.parent / "templates"
+
+
+@router.get("/v1/honours/keys", summary="The public keys that verify card codes: a JWK Set (Ed25519, public)")
+async def card_keys(uc: HonourUseCases) -> JSONResponse:
+    """Return the JWK Set (kty OKP, crv Ed25519, kid) a partner verifies card codes with, offline."""
+    return JSONResponse(uc.card_keys(), headers={"Cache-Control": "public, max-age=300"})
 
 
 @router.get("/v1/honours/verify/{code}", summary="Check a card's verification code (public)")

@@ -10,6 +10,7 @@ from engagiert.events.config import EventsSettings
 from engagiert.events.repository import Repository
 from engagiert.shared.contracts import EventData
 from engagiert.shared.envelope import OutgoingRecord, make_record
+from engagiert.shared.signing import CardKeyRing, LinkKeyRing
 
 
 def no_nudge() -> None:
@@ -29,10 +30,12 @@ class UseCases:
     settings: EventsSettings
     notify: Callable[[], None] = no_nudge
     clock: Callable[[], datetime] = utc_now
-    _secret: str = field(init=False, repr=False)
+    _secret: LinkKeyRing = field(init=False, repr=False)
+    _cards: CardKeyRing = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._secret = self.settings.link_secret.get_secret_value()
+        self._secret = self.settings.link_keys()
+        self._cards = self.settings.card_keys()
 
     def _record(self, data: EventData, event_id: str | None = None) -> OutgoingRecord:
         return make_record(data, source=self.settings.source, event_id=event_id)

@@ -135,9 +135,8 @@ class Honours(UseCases):
         )
         valid_until = domain.honour_valid_until(kind, rules, valid_from)
         card_number = body.card_number or f"{municipality}-{uuid.uuid4().hex[:10].upper()}"
-        code = domain.sign_link(
-            self._secret,
-            purpose="card",
+        code = domain.sign_card(
+            self._cards,
             subject=domain.card_subject(
                 honour_id=honour_id, kind=kind, card_number=card_number, valid_until=valid_until
             ),
@@ -336,10 +335,17 @@ class Honours(UseCases):
             self.notify()
         return revoked
 
+    def card_keys(self) -> Doc:
+        """Return the public JWK Set that verifies card codes (every key of the ring, the signing one first)."""
+        return self._cards.jwks()
+
     async def verify_card(self, code: str) -> Doc:
         """Check a card's verification code (signature, validity, and that it was not withdrawn)."""
-        subject, _ = domain.verify_link(self._secret, code, purpose="card", now=self.clock())
-        honour_id, kind, card_number, valid_until = subject.split("|")
+        subject = domain.verify_card_code(self._cards, self._secret, code, now=self.clock())
+        try:
+            honour_id, kind, card_number, valid_until = subject.split("|")
+        except ValueError:
+            raise domain.LinkError("malformed") from None
         honour = await self.repo.honour_by_id(honour_id)
         if honour is None or honour.get("verification_code") != code:
             raise domain.LinkError("forged")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +11,7 @@ from engagiert.events.services.common import UseCases
 from engagiert.events.services.invitation_mails import InvitationMails
 from engagiert.events.services.recognition_events import RecognitionEvents
 from engagiert.shared.contracts import AttendanceRecorded, InvitationIssued
+from engagiert.shared.csvfiles import CsvDialect, write_csv
 from engagiert.shared.logging import get_logger
 from engagiert.shared.messaging.outbox import outbox_fields, with_outbox
 from engagiert.shared.problems import Problem
@@ -21,6 +20,9 @@ log = get_logger(__name__)
 
 
 PREVIEW_SAMPLE = 50
+
+
+VENUE_COLUMNS = ("invitation_id", "member_id", "family_name", "given_name", "guests", "attended")
 
 
 @dataclass(kw_only=True)
@@ -144,27 +146,23 @@ class Invitations(UseCases):
         updated.pop("_outbox", None)
         return updated
 
-    async def venue_csv(self, municipality: str, event_id: str) -> str:
+    async def venue_csv(self, municipality: str, event_id: str, *, dialect: CsvDialect = "rfc4180") -> bytes:
         """Return the list for the venue: accepted invitees with guests and check-in (names from the read model)."""
         invitations = await self.invitations(municipality, event_id, "accepted")
         members = {m["_id"]: m for m in await self.repo.members_by_ids([i["member_id"] for i in invitations])}
-        out = io.StringIO()
-        writer = csv.writer(out, delimiter=";")
-        writer.writerow(["invitation_id", "member_id", "family_name", "given_name", "guests", "attended"])
-        rows: list[list[Any]] = []
+        rows: list[dict[str, Any]] = []
         for inv in invitations:
             m = members.get(inv["member_id"], {})
             attended = "" if inv.get("attended") is None else ("ja" if inv["attended"] else "nein")
             rows.append(
-                [
-                    inv["_id"],
-                    inv["member_id"],
-                    m.get("family_name", ""),
-                    m.get("given_name", ""),
-                    inv["guests"],
-                    attended,
-                ]
+                {
+                    "invitation_id": inv["_id"],
+                    "member_id": inv["member_id"],
+                    "family_name": m.get("family_name", ""),
+                    "given_name": m.get("given_name", ""),
+                    "guests": inv["guests"],
+                    "attended": attended,
+                }
             )
-        rows.sort(key=lambda row: (str(row[2]).lower(), str(row[3]).lower()))
-        writer.writerows(rows)
-        return out.getvalue()
+        rows.sort(key=lambda row: (str(row["family_name"]).lower(), str(row["given_name"]).lower()))
+        return write_csv(rows, fieldnames=VENUE_COLUMNS, dialect=dialect)

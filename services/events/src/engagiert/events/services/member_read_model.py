@@ -9,6 +9,7 @@ from typing import Any
 from pymongo import UpdateOne
 
 from engagiert.events import domain
+from engagiert.events.repository import HOURS_PENDING, Doc
 from engagiert.events.services.common import UseCases
 from engagiert.events.services.honours import Honours
 from engagiert.events.services.rsvp import Rsvp
@@ -48,6 +49,7 @@ class MemberReadModel(UseCases):
             return
         await self.repo.ensure_members(touched)
         ops: list[UpdateOne] = []
+        hours: list[HoursRecorded] = []
         erased: list[tuple[str, str, str]] = []
         ends: list[EngagementEnded] = []
         for env in events:
@@ -76,13 +78,7 @@ class MemberReadModel(UseCases):
                     )
                 )
             elif isinstance(data, HoursRecorded):
-                entry = {"entry_id": data.entry_id, "date": data.date_from.isoformat(), "hours": data.hours}
-                ops.append(
-                    UpdateOne(
-                        {"_id": data.member_id, "erased": {"$ne": True}, "hours.entry_id": {"$ne": data.entry_id}},
-                        {"$push": {"hours": entry}},
-                    )
-                )
+                hours.append(data)
             elif isinstance(data, EngagementStarted):
                 e = data.engagement
                 doc = {
@@ -108,12 +104,65 @@ class MemberReadModel(UseCases):
             elif isinstance(data, MemberErased):
                 erased.append((data.member_id, data.municipality, env.id))
         await self.repo.apply(self.repo.members, ops)
+        await self._apply_hours(hours)
         for end in ends:
             await self._end_engagement(end)
         for member_id, muni, event_id in erased:
             await self._erase(member_id, muni, event_id)
         erased_ids = {m for m, _, _ in erased}
         await self.honours.propose_honours([m for m in touched if m not in erased_ids])
+
+    async def _apply_hours(self, facts: Sequence[HoursRecorded]) -> None:
+        """Add hours entries to their members' day sums, each once, at a cost independent of the history.
+
+        A member keeps its hours per day (``hours_by_day``; days before the 12-month window are
+        dropped) and each applied entry gets a record keyed by its id (``hours_applied``). The
+        member's update comes first and lists the entries it counted (``_hours_pending``); the
+        records follow. A crash in between leaves them pending, so the redelivery finds them
+        counted and does not count them again; the next batch drops the recorded ones from the list.
+        """
+        if not facts:
+            return
+        member_ids = list(dict.fromkeys(f.member_id for f in facts))
+        state = await self.repo.hours_state(member_ids)
+        pending_ids = [p for doc in state.values() for p in doc.get(HOURS_PENDING) or []]
+        recorded = await self.repo.applied_hours([*dict.fromkeys(f.entry_id for f in facts), *pending_ids])
+        first = domain.window_start(self.clock().date())
+        pending = {m: [p for p in doc.get(HOURS_PENDING) or [] if p not in recorded] for m, doc in state.items()}
+        legacy = {m: {h.get("entry_id") for h in doc.get("hours") or []} for m, doc in state.items()}
+        sums: dict[str, dict[str, float]] = {m: {} for m in state}
+        records: dict[str, Doc] = {}
+        for fact in facts:
+            doc = state.get(fact.member_id)
+            if doc is None or doc.get("erased") or fact.entry_id in records:
+                continue
+            records[fact.entry_id] = {
+                "_id": fact.entry_id,
+                "member_id": fact.member_id,
+                "date": fact.date_from.isoformat(),
+                "hours": fact.hours,
+            }
+            m = fact.member_id
+            if fact.entry_id in recorded or fact.entry_id in legacy[m] or fact.entry_id in pending[m]:
+                continue  # counted already
+            pending[m].append(fact.entry_id)
+            day = fact.date_from.isoformat()
+            if day > first:  # an entry from before the window is recorded but no longer counts
+                sums[m][day] = sums[m].get(day, 0.0) + fact.hours
+        ops: list[UpdateOne] = []
+        for m, doc in state.items():
+            before = doc.get(HOURS_PENDING) or []
+            old = [day for day in doc.get("hours_by_day") or {} if day <= first]
+            if not sums[m] and not old and pending[m] == before:
+                continue
+            update: Doc = {"$set": {HOURS_PENDING: pending[m]}}
+            if sums[m]:
+                update["$inc"] = {f"hours_by_day.{day}": h for day, h in sums[m].items()}
+            if old:
+                update["$unset"] = {f"hours_by_day.{day}": "" for day in old}
+            ops.append(UpdateOne({"_id": m, "erased": {"$ne": True}}, update))
+        await self.repo.apply(self.repo.members, ops)
+        await self.repo.record_hours_applied(list(records.values()))
 
     async def _end_engagement(self, data: EngagementEnded) -> None:
         doc = await self.repo.members.find_one({"_id": data.member_id}, {"engagements": 1})
@@ -142,6 +191,8 @@ class MemberReadModel(UseCases):
                 "family_name": "",
                 "date_of_birth": "",
                 "hours": "",
+                "hours_by_day": "",
+                HOURS_PENDING: "",
                 "engagements": "",
                 "juleica": "",
             },
@@ -150,5 +201,6 @@ class MemberReadModel(UseCases):
             {"_id": member_id, "erased": {"$ne": True}},
             with_outbox(update, [self._record(confirm, event_id=f"{event_id}:confirm-erasure")]),
         )
+        await self.repo.forget_hours_of(member_id)
         self.notify()
         log.info("member_erased", member_id=member_id, municipality=municipality, withdrawn=withdrawn, revoked=revoked)

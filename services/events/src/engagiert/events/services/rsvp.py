@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from engagiert.events import domain
 from engagiert.events.repository import Doc
@@ -38,6 +39,13 @@ class Rsvp(UseCases):
         event = await self.repo.event(invitation["municipality"], invitation["event_id"])
         if event is None:
             raise domain.LinkError("forged")
+        # The link was signed to the deadline of its day; a deadline moved earlier since wins.
+        deadline = event.get("rsvp_deadline")
+        if isinstance(deadline, datetime):
+            if deadline.tzinfo is None:
+                deadline = deadline.replace(tzinfo=UTC)
+            if self.clock() >= deadline:
+                raise domain.LinkError("expired")
         return invitation, event
 
     async def respond(self, token: str, *, accept: bool, guests: int) -> Doc:

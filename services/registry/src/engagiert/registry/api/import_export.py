@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from engagiert.registry.api.deps import Service, problems
 from engagiert.shared.auth import Reader, Staff
+from engagiert.shared.csvfiles import DIALECT_QUERY, CsvDialect, csv_response
 from engagiert.shared.problems import Problem
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
@@ -17,15 +18,18 @@ MAX_IMPORT_BYTES = 20 * 1024 * 1024
 router = APIRouter(prefix="/v1/municipalities/{ags}", tags=["members"])
 
 
-@router.get("/members.csv", summary="Export the members as CSV", response_class=Response)
-async def export_members(ags: str, _p: Reader, service: Service) -> Response:
+@router.get(
+    "/members.csv",
+    summary="Export the members as CSV (formula cells neutralised; dialect=excel-de for German Excel)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def export_members(
+    ags: str, _p: Reader, service: Service, dialect: Annotated[CsvDialect, DIALECT_QUERY] = "rfc4180"
+) -> Response:
     async with problems():
-        text = await service.import_export.export_csv(ags)
-    return Response(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="members-{ags}.csv"'},
-    )
+        body = await service.import_export.export_csv(ags, dialect=dialect)
+    return csv_response(body, filename=f"members-{ags}.csv")
 
 
 @router.post("/members/import", summary="Import members from CSV (dry_run=true only validates)")
@@ -44,10 +48,11 @@ async def import_members(
     body = {
         "dry_run": report.dry_run,
         "rows": report.rows,
+        "error_count": report.error_count,
         "created": report.created,
         "skipped_existing": report.skipped_existing,
         "errors": [asdict(e) for e in report.errors],
     }
     if report.errors and not dry_run:
-        raise Problem(422, "Invalid file", f"{len(report.errors)} rows have errors; nothing was imported", extra=body)
+        raise Problem(422, "Invalid file", f"{report.error_count} rows have errors; nothing was imported", extra=body)
     return JSONResponse(body)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from engagiert.registry import domain
+from engagiert.registry.domain import HoursEntry, RunningFigures
 from engagiert.registry.repository import Doc, Repository
 from engagiert.shared.contracts import Engagement
 from engagiert.shared.contracts.base import EventData
@@ -74,3 +75,22 @@ class UseCases:
 def engagements_of(doc: Doc) -> list[Engagement]:
     """Return the engagements of a member document."""
     return [Engagement.model_validate(e) for e in doc.get("engagements") or []]
+
+
+async def running_figures_of(
+    repo: Repository, member_ids: Sequence[str], stored: dict[str, Doc] | None = None, *, today: date
+) -> dict[str, RunningFigures]:
+    """Return members' running hours figures: as kept, or read once from the entries of a member from before."""
+    if stored is None:
+        stored = await repo.figures_of(member_ids)
+    figures = {
+        m: RunningFigures(years=dict(doc.get("years") or {}), days=dict(doc.get("days") or {}))
+        for m, doc in stored.items()
+    }
+    missing = [m for m in member_ids if m not in stored]
+    if missing:
+        entries: dict[str, list[HoursEntry]] = {m: [] for m in missing}
+        for h in await repo.hours_of(missing):
+            entries[h["member_id"]].append(domain.entry_from_document(h))
+        figures.update({m: domain.running_figures(entries[m], today=today) for m in missing})
+    return figures

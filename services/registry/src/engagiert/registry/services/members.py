@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from engagiert.registry import domain
-from engagiert.registry.domain import HoursEntry, MemberCreate, MemberUpdate
+from engagiert.registry.domain import MemberCreate, MemberUpdate
 from engagiert.registry.repository import Conflict, Doc
 from engagiert.registry.services.common import (
     DuplicateMember,
@@ -15,6 +15,7 @@ from engagiert.registry.services.common import (
     PreviouslyErased,
     UseCases,
     engagements_of,
+    running_figures_of,
 )
 from engagiert.registry.services.municipalities import Municipalities
 from engagiert.shared.contracts import (
@@ -43,12 +44,10 @@ class Members(UseCases):
     # -- member reads --------------------------------------------------------------------------------
 
     async def totals_for(self, docs: Sequence[Doc]) -> dict[str, HoursTotals]:
-        """Return the derived figures of members (hours read in one query)."""
+        """Return the derived figures of members (from their running figures, one query)."""
         today = self.clock().date()
-        entries: dict[str, list[HoursEntry]] = {d["_id"]: [] for d in docs}
-        for h in await self.repo.hours_of([d["_id"] for d in docs]):
-            entries.setdefault(h["member_id"], []).append(domain.entry_from_document(h))
-        return {d["_id"]: domain.totals(entries[d["_id"]], engagements_of(d), today=today) for d in docs}
+        figures = await running_figures_of(self.repo, [d["_id"] for d in docs], today=today)
+        return {d["_id"]: figures[d["_id"]].totals(engagements_of(d), today=today) for d in docs}
 
     async def member(self, ags: str, member_id: str) -> Doc:
         """Return a living member of ``ags`` with figures; NotFound for unknown or erased."""

@@ -1,0 +1,22 @@
+"""The console's routers, one per page area; ``ROUTERS`` is what ``main`` includes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from engagiert.console.api import auth, events, honours, imports, letters, members, meta, network, organisations, start
+
+ROUTERS: tuple[APIRouter, ...] = (
+    meta.router,
+    auth.router,
+    start.router,
+    members.router,
+    imports.router,
+    organisations.router,
+    events.router,
+    honours.router,
+    letters.router,
+    network.router,
+)
+
+__all__ = ["ROUTERS"]
