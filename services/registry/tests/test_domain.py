@@ -195,8 +195,9 @@ def test_production_needs_an_erasure_salt_of_its_own_of_32_bytes(monkeypatch: py
     """REGISTRY_ERASURE_SALT: the local default and short salts refuse to start in production."""
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("AUTH_JWKS_URL", "https://idp.example/realms/x/protocol/openid-connect/certs")
+    monkeypatch.setenv("AUTH_ISSUER", "https://idp.example/realms/x")
     monkeypatch.setenv("AUTH_LOCAL_KEY", "")
-    monkeypatch.setenv("LINK_SECRET", "s3cr3t-of-the-operator")
+    monkeypatch.setenv("LINK_SECRET", "s3cr3t-of-the-operator-" + "x" * 32)
     with pytest.raises(ValidationError, match="REGISTRY_ERASURE_SALT"):
         RegistrySettings()
     monkeypatch.setenv("REGISTRY_ERASURE_SALT", "too-short")

@@ -8,10 +8,9 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from engagiert.shared import topics
-from engagiert.shared.settings import ServiceSettings
+from engagiert.shared.settings import ServiceSettings, require_strong_secret
 
 LOCAL_ERASURE_SALT = "engagiert-local-erasure-salt-never-in-production"
-MIN_SALT_BYTES = 32
 
 
 class RegistrySettings(ServiceSettings):
@@ -34,7 +33,7 @@ class RegistrySettings(ServiceSettings):
     def _enforce_erasure_salt_in_production(self) -> RegistrySettings:
         if self.environment != "production":
             return self
-        salt = self.erasure_salt.get_secret_value()
-        if salt == LOCAL_ERASURE_SALT or len(salt.encode()) < MIN_SALT_BYTES:
-            raise ValueError(f"set REGISTRY_ERASURE_SALT to {MIN_SALT_BYTES}+ random bytes of your own in production")
+        if self.erasure_salt.get_secret_value() == LOCAL_ERASURE_SALT:
+            raise ValueError("set REGISTRY_ERASURE_SALT to 32+ random bytes of your own in production")
+        require_strong_secret(self.erasure_salt, name="REGISTRY_ERASURE_SALT")
         return self
