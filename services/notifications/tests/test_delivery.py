@@ -491,16 +491,15 @@ async def test_a_batch_claimed_before_an_erasure_sends_nothing_to_the_erased_mem
         await eventually(lambda: _both_known(repo, filler, victim))
         at = datetime.now(UTC) + timedelta(seconds=10)  # one due time: one batch, the victim's message last
         params = {"subject": f"batch {run}", "body": "x"}
-        fill = [
-            request_record(filler, template="generic", params=params, not_before=at + timedelta(milliseconds=i))
-            for i in range(30)
-        ]
-        last = request_record(victim, template="generic", params=params, not_before=at + timedelta(seconds=1))
+        fill = [request_record(filler, template="generic", params=params, not_before=at) for _ in range(30)]
+        last = request_record(victim, template="generic", params=params, not_before=at + timedelta(milliseconds=1))
         await h.requests(*fill, last)
         await eventually(lambda: _count(repo.deliveries, 31))
         assert datetime.now(UTC) < at, "all queued before they are due: they are claimed as one batch"
 
         await eventually(lambda: _is(h, last.id, "sending"), what="the victim's message claimed")
+        claims = {d["claim"] async for d in repo.deliveries.find({"status": "sending"}, {"claim": 1})}
+        assert len(claims) == 1, "the victim's message was claimed with the others, as the last of one batch"
         await h.members(
             make_record(MemberErased(member_id=victim, municipality=AGS, erased_at=datetime.now(UTC)), source="/t")
         )
