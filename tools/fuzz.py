@@ -3,7 +3,8 @@
 Each service is fuzzed from its own OpenAPI document for ``--seconds`` (a fixed ``--seed``
 makes a run repeatable) with a local token for every municipality and the roles staff and
 network-admin, after making sure the municipality the config pins (05774032) exists. The
-checks: no server error, every status code documented, every content type documented. The
+checks: no server error, every status code documented, every content type documented (the
+operations endpoints, which take no input, are left out: /readyz answers 503 when not ready). The
 JSON reports go to ``fuzz-results/<service>/``; the exit code is 1 when a server error or an
 undocumented status code was seen.
 """
@@ -70,6 +71,9 @@ def fuzz(service: str, *, token: str, seed: int, seconds: int, out: Path) -> dic
         str(seconds),
         "--workers",
         "1",
+        # /healthz, /readyz, /asyncapi.json take no input; /readyz answers 503 by design when not ready.
+        "--exclude-tag",
+        "operations",
         "--report",
         "json",
         "--report-dir",
@@ -83,14 +87,8 @@ def fuzz(service: str, *, token: str, seed: int, seconds: int, out: Path) -> dic
     report = json.loads(Path(reports[-1]).read_text())
     figures = {"cases": report["test_cases"]["generated"], "server_errors": 0, "undocumented": 0, "other": 0}
     for failure in report.get("failures", []):
-        for item in failure.get("failures", [failure]) if isinstance(failure, dict) else [failure]:
-            check = json.dumps(item)
-            if "not_a_server_error" in check:
-                figures["server_errors"] += 1
-            elif "status_code_conformance" in check:
-                figures["undocumented"] += 1
-            else:
-                figures["other"] += 1
+        kind = {"ServerError": "server_errors", "UndefinedStatusCode": "undocumented"}.get(failure.get("type"), "other")
+        figures[kind] += int(failure.get("count", 1))
     figures["errors"] = len(report.get("errors", []))
     return figures
 

@@ -71,6 +71,8 @@ def test_no_operation_answers_a_server_error_or_an_undocumented_status(service: 
     operations = 0
     for result in schema.get_all_operations():
         operation = result.ok()
+        if "operations" in (operation.definition.raw.get("tags") or []):
+            continue  # /healthz, /readyz, /asyncapi.json: no input; /readyz answers 503 when not ready
         operations += 1
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             params = {"ags": AGS} if "{ags}" in operation.path else None

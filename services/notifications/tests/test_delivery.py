@@ -35,6 +35,8 @@ from engagiert.shared.contracts import (
     NotificationCancelRequested,
     NotificationRequested,
 )
+from engagiert.shared.contracts.letters import HonourGrantedLetter, InvitationLetter, RsvpReminderLetter
+from engagiert.shared.contracts.members import MunicipalityProfile, MunicipalityProfileChanged, PostalAddress
 from engagiert.shared.envelope import OutgoingRecord, make_record
 from engagiert.shared.testing import (
     ServiceProcess,
@@ -52,6 +54,7 @@ pytestmark = pytest.mark.integration
 
 AGS = "05774032"
 STAFF = auth_header([AGS], "staff")
+HONOUR = HonourGrantedLetter.example().to_params()
 
 
 def member_record(member_id: str, *, email: str | None, language: str = "de", channels: list[str] | None = None,
@@ -73,7 +76,10 @@ def member_record(member_id: str, *, email: str | None, language: str = "de", ch
 
 def request_record(member_id: str, template: str = "invitation", **extra: Any) -> OutgoingRecord:
     """Return a NotificationRequested record."""
-    params = extra.pop("params", {"event_title": "Empfang zum Ehrenamtstag", "event_date": "05.12.2026"})
+    default = InvitationLetter.example().to_params() | {"event_title": "Empfang zum Ehrenamtstag"}
+    if template == "rsvp-reminder":
+        default = RsvpReminderLetter.example().to_params() | {"event_title": "Empfang zum Ehrenamtstag"}
+    params = extra.pop("params", default)
     return make_record(
         NotificationRequested(municipality=AGS, member_id=member_id, template=template, params=params, **extra),  # type: ignore[arg-type]
         source="/tests",
@@ -180,13 +186,15 @@ async def test_request_arrives_once_in_member_language_with_branding_and_replay_
 
         mails = await eventually(lambda: h.mails_to(address))
         assert len(mails) == 1
-        assert mails[0]["Subject"] == "Invitation: Empfang zum Ehrenamtstag"
+        assert mails[0]["Subject"] == "Invitation: Empfang zum Ehrenamtstag on 5 December 2026"
         full = await h.mail(mails[0]["ID"])
         assert "Stadt Paderborn" in full["HTML"]
         assert "https://www.paderborn.de/logo.png" in full["HTML"]
         assert "Dear Erika Mustermann" in full["Text"]
         assert "Am Abdinghof 11" in full["Text"]
 
+        # The mail server may show the message a moment before the sender's chunk is journaled.
+        await eventually(lambda: _status(h, request.id, "sent"))
         log = await h.deliveries(request_id=request.id)
         assert [(d["status"], d["attempts"]) for d in log] == [("sent", 1)]
         assert log[0]["answer"] == "250 2.0.0"  # the codes of the server's answer (never its text), from the journal
@@ -207,7 +215,10 @@ async def test_request_arrives_once_in_member_language_with_branding_and_replay_
         await h.requests(marker)
         await eventually(lambda: _has_subject(h, address, "marker"))
         mails = await h.mails_to(address)
-        assert sorted(m["Subject"] for m in mails) == ["Invitation: Empfang zum Ehrenamtstag", "marker"]
+        assert sorted(m["Subject"] for m in mails) == [
+            "Invitation: Empfang zum Ehrenamtstag on 5 December 2026",
+            "marker",
+        ]
         assert len(await h.deliveries(member_id=member_id)) == 2
 
         # Another municipality's staff sees nothing of it.
@@ -216,13 +227,13 @@ async def test_request_arrives_once_in_member_language_with_branding_and_replay_
 
         preview = await h.client.post(
             f"/v1/municipalities/{AGS}/templates/honour-granted/preview",
-            json={"language": "de", "params": {"honour_title": "<Ehrenamtskarte NRW>"}},
+            json={"language": "de", "params": HONOUR | {"honour_kind": "local-award", "honour_title": "<Ehrenpreis>"}},
             headers=STAFF,
         )
         assert preview.status_code == 200, preview.text
         body = preview.json()
-        assert body["subject"] == "Herzlichen Glückwunsch: <Ehrenamtskarte NRW>"
-        assert "&lt;Ehrenamtskarte NRW&gt;" in body["html"]
+        assert body["subject"] == "Herzlichen Glückwunsch: Ihre Auszeichnung „<Ehrenpreis>“"
+        assert "&lt;Ehrenpreis&gt;" in body["html"]
         assert "Stadt Paderborn" in body["html"]
 
 
@@ -304,7 +315,7 @@ async def test_erasure_removes_address_and_content_and_is_confirmed(harness: Any
         member_id = f"m-{uuid.uuid4().hex[:10]}"
         address = f"{member_id}@example.org"
         await h.members(member_record(member_id, email=address))
-        request = request_record(member_id, template="honour-granted", params={"honour_title": "Ehrenamtskarte"})
+        request = request_record(member_id, template="honour-granted", params=HONOUR)
         await h.requests(request)
         await eventually(lambda: _status(h, request.id, "sent"))
         db = h.service.repo
@@ -606,3 +617,113 @@ async def test_an_smtp_failure_keeps_and_publishes_only_the_reply_and_enhanced_s
         assert json.loads(fact.value)["data"]["reason"] == "550 5.1.0"
         assert b"mailbox unavailable" not in fact.value
         assert address.encode() not in fact.value
+
+
+async def test_the_registry_profile_signs_the_invitation_with_reply_to_and_a_calendar_entry(harness: Any) -> None:
+    """The municipality's profile names the sender and the Reply-To; the invitation carries a text/calendar part at 17:00."""
+    async with harness() as h:
+        profile = MunicipalityProfile(
+            ags=AGS,
+            revision=1,
+            name="Stadt Paderborn",
+            kind="Stadt",
+            contact_point_name="Anlaufstelle für ehrenamtliches Engagement",
+            contact_point_email="ehrenamt@paderborn.example",
+            contact_point_phone="05251 88-11000",
+            postal_address=PostalAddress(street="Am Abdinghof 11", postal_code="33098", city="Paderborn"),
+        )
+        member_id = f"m-{uuid.uuid4().hex[:10]}"
+        address = f"{member_id}@example.org"
+        await h.members(
+            make_record(MunicipalityProfileChanged(municipality=AGS, profile=profile), source="/tests"),
+            member_record(member_id, email=address),
+        )
+        await eventually(lambda: _branded(h))
+        await h.requests(request_record(member_id))
+        mails = await eventually(lambda: h.mails_to(address))
+        full = await h.mail(mails[0]["ID"])
+        assert full["From"]["Name"] == "Stadt Paderborn – Anlaufstelle für ehrenamtliches Engagement"
+        assert full["ReplyTo"][0]["Address"] == "ehrenamt@paderborn.example"
+        assert "5. Dezember 2026, 17:00 bis 20:00 Uhr" in full["Text"]
+        assert "Am Abdinghof 11" in full["Text"]
+        calendars = [a for a in full["Attachments"] if a["ContentType"].startswith("text/calendar")]
+        assert len(calendars) == 1, full["Attachments"]
+        async with httpx.AsyncClient(base_url=h.stack.mailpit_api_url, timeout=10) as mp:
+            ics = (await mp.get(f"/api/v1/message/{mails[0]['ID']}/part/{calendars[0]['PartID']}")).content
+        assert b"DTSTART;TZID=Europe/Berlin:20261205T170000" in ics
+
+        # Staff's setting wins over the profile.
+        resp = await h.client.put(f"/v1/municipalities/{AGS}/branding", json={"colour": "#7a1f1f"}, headers=STAFF)
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["colour"] == "#7a1f1f"
+        assert resp.json()["contact_name"] == "Anlaufstelle für ehrenamtliches Engagement"
+
+
+async def _branded(h: Harness) -> bool:
+    resp = await h.client.get(f"/v1/municipalities/{AGS}/branding", headers=STAFF)
+    return resp.status_code == 200 and resp.json().get("email") == "ehrenamt@paderborn.example"
+
+
+async def test_previews_of_the_printed_letter_and_the_certificates_are_pdfs(harness: Any) -> None:
+    """Staff preview every template as a printed letter and both certificates as PDF; other tenants get none."""
+    import io
+
+    from pypdf import PdfReader
+
+    async with harness() as h:
+        letter = await h.client.post(
+            f"/v1/municipalities/{AGS}/templates/invitation/letter.pdf", json={"language": "de"}, headers=STAFF
+        )
+        assert letter.status_code == 200, letter.text
+        assert letter.headers["content-type"] == "application/pdf"
+        text = PdfReader(io.BytesIO(letter.content)).pages[0].extract_text()
+        assert "Einladung: Empfang zum Tag des Ehrenamts" in text
+        assert "Musterstraße 1" in text
+        for kind, heading in (("engagementnachweis", "Engagementnachweis NRW"), ("urkunde", "Urkunde")):
+            resp = await h.client.post(
+                f"/v1/municipalities/{AGS}/certificates/{kind}.pdf", json={"holder": "Jürgen Groß"}, headers=STAFF
+            )
+            assert resp.status_code == 200, resp.text
+            page = PdfReader(io.BytesIO(resp.content)).pages[0].extract_text()
+            assert heading in page
+            assert "Jürgen Groß" in page
+        other = await h.client.post(
+            f"/v1/municipalities/{AGS}/certificates/urkunde.pdf", json={}, headers=auth_header(["05711000"], "staff")
+        )
+        assert other.status_code in (403, 404)
+
+
+async def test_a_member_reached_only_by_post_gets_a_letter_in_the_runs_pdf(harness: Any) -> None:
+    """No e-mail address but consent to post: the log says ``letter`` and the run's PDF has the name and address."""
+    import io
+
+    from pypdf import PdfReader
+
+    async with harness() as h:
+        member_id = f"m-{uuid.uuid4().hex[:10]}"
+        snapshot = MemberSnapshot(
+            member_id=member_id,
+            municipality=AGS,
+            revision=1,
+            given_name="Jürgen",
+            family_name="Groß-Schönebeck",
+            contact=Contact(
+                postal_address=PostalAddress(street="Kötterhagen 17", postal_code="33098", city="Paderborn")
+            ),
+            consent=Consent(channels=["post"]),
+        )
+        await h.members(make_record(MemberRegistered(member=snapshot), source="/tests"))
+        request = request_record(member_id)
+        await h.requests(request)
+        delivery = await eventually(lambda: _status(h, request.id, "letter"))
+        assert delivery["channel"] == "post"
+        runs = (await h.client.get(f"/v1/municipalities/{AGS}/letters", headers=STAFF)).json()
+        run = next(r["run"] for r in runs if r["letters"] >= 1)
+        pdf = await h.client.get(f"/v1/municipalities/{AGS}/letters/{run}.pdf", headers=STAFF)
+        assert pdf.status_code == 200, pdf.text
+        text = PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
+        assert "Jürgen Groß-Schönebeck" in text
+        assert "Kötterhagen 17" in text
+        assert "33098 Paderborn" in text
+        assert "Einladung: Empfang zum Ehrenamtstag" in text
+        assert (await h.client.get(f"/v1/municipalities/{AGS}/letters/nope.pdf", headers=STAFF)).status_code == 404

@@ -69,7 +69,9 @@ async def test_relay_killed_midway_publishes_the_rest_after_restart(
     assert len(first) >= 100
 
     relay = start_proc("writer", *common, "--topic", topic, "--count", "0")
-    wait_for_line(relay, "published")
+    # Up to 3,000 documents in one drain: on a FerretDB without update-batch.patch each cleared
+    # document is a transaction of its own, over a minute on a busy machine.
+    wait_for_line(relay, "published", timeout=240)
     assert relay.wait(timeout=60) == 0
 
     records = await consume_until(stack.kafka_bootstrap_servers, topic, lambda r: len(r) >= 3000, timeout=60)

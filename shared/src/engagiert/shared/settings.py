@@ -117,7 +117,7 @@ class ServiceSettings(BaseSettings):
 
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     consumer_stall_seconds: float = Field(
-        default=120.0, gt=0, description="readiness turns unready when a consumer has work and no progress this long"
+        default=300.0, gt=0, description="readiness turns unready when a consumer has work and no progress this long"
     )
 
     max_body_bytes: int = Field(

@@ -27,6 +27,7 @@ SENDS = "sends"
 CONTENTS = "contents"
 BRANDING = "branding"
 ERASURES = "erasures"
+MUNICIPALITIES = "municipalities"
 
 Doc = dict[str, Any]
 
@@ -42,6 +43,7 @@ class Repository:
         self.contents = db[CONTENTS]
         self.branding = db[BRANDING]
         self.erasures = db[ERASURES]
+        self.municipalities = db[MUNICIPALITIES]
 
     async def ensure_indexes(self) -> None:
         """Create the indexes the queries use."""
@@ -55,6 +57,10 @@ class Repository:
         await self.deliveries.create_index([("member_id", ASCENDING)], name="member_only")
         await self.deliveries.create_index([("claim", ASCENDING)], name="claim")
         await self.contents.create_index([("member_id", ASCENDING)], name="member")
+        # Created at start: FerretDB reading a collection that does not exist yet, while another client
+        # updates claimed deliveries, left both waiting for ever (the lease test hung in extend_claim).
+        await self.municipalities.create_index([("revision", ASCENDING)], name="revision")
+        await self.branding.create_index([("updated_at", ASCENDING)], name="updated")
 
     # -- contacts ------------------------------------------------------------------------------
 
@@ -123,6 +129,29 @@ class Repository:
             {"_id": {"$in": [c["_id"] for c in contents if c["member_id"] in erased]}}
         )
         return result.deleted_count
+
+    async def letter_runs(self, municipality: str) -> list[Doc]:
+        """Return the runs that produced printed letters: run id, count, last change; newest first."""
+        docs = await self.deliveries.find(
+            {"municipality": municipality, "status": "letter"}, {"letter_run": 1, "updated_at": 1}
+        ).to_list(None)
+        runs: dict[str, Doc] = {}
+        for d in docs:
+            run = runs.setdefault(d["letter_run"], {"run": d["letter_run"], "letters": 0, "at": d["updated_at"]})
+            run["letters"] += 1
+            run["at"] = max(run["at"], d["updated_at"])
+        return sorted(runs.values(), key=lambda r: r["at"], reverse=True)
+
+    async def letters_of_run(self, municipality: str, run: str) -> list[Doc]:
+        """Return the printed letters' contents of a run, in the order of their deliveries."""
+        ids = [
+            d["_id"]
+            async for d in self.deliveries.find(
+                {"municipality": municipality, "status": "letter", "letter_run": run}, {"_id": 1}
+            ).sort("_id", ASCENDING)
+        ]
+        contents = {c["_id"]: c["content"] async for c in self.contents.find({"_id": {"$in": ids}})}
+        return [contents[i] for i in ids if i in contents]
 
     async def content(self, delivery_id: str) -> Doc | None:
         """Return the rendered content of a delivery (subject, text, html), or None."""
@@ -316,6 +345,20 @@ class Repository:
     async def get_branding(self, municipality: str) -> Doc | None:
         """Return a municipality's branding, or None."""
         return await self.branding.find_one({"_id": municipality})
+
+    async def get_profile(self, municipality: str) -> Doc | None:
+        """Return a municipality's profile as the registry published it, or None."""
+        return await self.municipalities.find_one({"_id": municipality})
+
+    async def put_profile_if_newer(self, profile: Doc) -> bool:
+        """Store a municipality's profile unless a newer revision is stored; return whether it was stored."""
+        municipality, revision = profile["ags"], profile["revision"]
+        if await insert_one_new(self.municipalities, {"_id": municipality, **profile}):
+            return True
+        result = await self.municipalities.replace_one(
+            {"_id": municipality, "revision": {"$lt": revision}}, {"_id": municipality, **profile}
+        )
+        return result.modified_count == 1
 
     async def put_branding(self, municipality: str, fields: Doc, now: datetime) -> None:
         """Store a municipality's branding."""

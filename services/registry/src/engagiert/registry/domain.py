@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from engagiert.shared.contracts import (
     Consent,
@@ -21,11 +21,13 @@ from engagiert.shared.contracts import (
     HoursTotals,
     Juleica,
     MemberSnapshot,
+    MunicipalityProfile,
+    PostalAddress,
 )
 from engagiert.shared.contracts.base import Channel, EntityId, Field_, Hours, Language, MemberStatus
+from engagiert.shared.contracts.members import MunicipalityKind
 from engagiert.shared.text import fold
 
-MunicipalityKind = Literal["Stadt", "Gemeinde", "Kreis", "Bezirksregierung"]
 OrganisationKind = Literal["Verein", "Initiative", "Freiwilligenagentur", "Stiftung", "Kirchengemeinde", "Sonstige"]
 
 DAYS_PER_YEAR = 365.25
@@ -64,6 +66,10 @@ class MunicipalityCreate(_Model):
     kind: MunicipalityKind
     contact_point_name: str | None = Field(default=None, max_length=200)
     contact_point_email: EmailStr | None = None
+    contact_point_phone: str | None = Field(default=None, max_length=40)
+    postal_address: PostalAddress | None = None
+    website: AnyHttpUrl | None = None
+    logo_url: AnyHttpUrl | None = None
 
 
 class MunicipalityUpdate(_Model):
@@ -73,6 +79,16 @@ class MunicipalityUpdate(_Model):
     kind: MunicipalityKind | None = None
     contact_point_name: str | None = Field(default=None, max_length=200)
     contact_point_email: EmailStr | None = None
+    contact_point_phone: str | None = Field(default=None, max_length=40)
+    postal_address: PostalAddress | None = None
+    website: AnyHttpUrl | None = None
+    logo_url: AnyHttpUrl | None = None
+
+
+def municipality_profile(doc: dict[str, Any]) -> MunicipalityProfile:
+    """Return the profile a municipality document publishes."""
+    fields = {k: doc.get(k) for k in MunicipalityProfile.model_fields if k not in ("ags", "revision")}
+    return MunicipalityProfile(ags=doc["_id"], revision=int(doc.get("revision") or 1), **fields)
 
 
 class OrganisationCreate(_Model):

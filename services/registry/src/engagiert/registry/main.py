@@ -23,6 +23,7 @@ from engagiert.shared.contracts import (
     MemberRegistered,
     MemberStatusChanged,
     MemberUpdated,
+    MunicipalityProfileChanged,
 )
 from engagiert.shared.runtime import ServiceRuntime
 
@@ -49,7 +50,14 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     inbound.contract_topic = topics.REGISTRY_INBOUND
     runtime.publishes(
         topics.REGISTRY_MEMBERS,
-        [MemberRegistered, MemberUpdated, MemberStatusChanged, MemberConsentChanged, MemberErased],
+        [
+            MemberRegistered,
+            MemberUpdated,
+            MemberStatusChanged,
+            MemberConsentChanged,
+            MemberErased,
+            MunicipalityProfileChanged,
+        ],
     )
     runtime.publishes(topics.REGISTRY_ENGAGEMENT, [HoursRecorded, EngagementStarted, EngagementEnded])
     for router in ROUTERS:

@@ -22,9 +22,9 @@ HOURS = "hours"
 FIGURES = "hours_figures"
 """Per member: the running sums of its hours (see ``domain.RunningFigures``), guarded by ``rev``."""
 INBOX = "inbox"
-OUTBOX_COLLECTIONS = (MEMBERS, FIGURES, HOURS)
+OUTBOX_COLLECTIONS = (MEMBERS, FIGURES, HOURS, MUNICIPALITIES)
 """The collections whose documents carry an outbox (``hours`` for entries written before the
-figures carried their facts)."""
+figures carried their facts; ``municipalities`` for their profiles)."""
 
 Doc = dict[str, Any]
 
@@ -57,10 +57,10 @@ class Repository:
 
     # -- municipalities and organisations ------------------------------------------------------
 
-    async def insert_municipality(self, doc: Doc) -> bool:
-        """Insert a municipality; return False when its key exists."""
+    async def insert_municipality(self, doc: Doc, records: Sequence[OutgoingRecord] = ()) -> bool:
+        """Insert a municipality with the facts it publishes; return False when its key exists."""
         try:
-            await self.municipalities.insert_one(doc)
+            await self.municipalities.insert_one({**doc, **outbox_fields(records)})
             return True
         except DuplicateKeyError:
             return False
@@ -78,12 +78,18 @@ class Repository:
         """Return every municipality, by key."""
         return await self.municipalities.find({}).sort("_id", ASCENDING).to_list(None)
 
-    async def update_municipality(self, ags: str, changes: Doc) -> Doc | None:
-        """Set ``changes`` on a municipality; return it, or None when unknown."""
+    async def update_municipality(
+        self, ags: str, changes: Doc, *, revision: int, records: Sequence[OutgoingRecord] = ()
+    ) -> Doc | None:
+        """Set ``changes`` on a municipality still at ``revision``, with its facts; None when it moved on."""
         from pymongo import ReturnDocument
 
+        # Documents written before profiles were published have no revision: they count as 0.
+        guard: Doc = {"_id": ags, "revision": revision} if revision else {"_id": ags, "revision": {"$exists": False}}
         return await self.municipalities.find_one_and_update(
-            {"_id": ags}, {"$set": changes}, return_document=ReturnDocument.AFTER
+            guard,
+            with_outbox({"$set": {**changes, "revision": revision + 1}}, records),
+            return_document=ReturnDocument.AFTER,
         )
 
     async def insert_organisation(self, doc: Doc) -> None:

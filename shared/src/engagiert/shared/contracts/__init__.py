@@ -16,6 +16,8 @@ from engagiert.shared.contracts.members import (
     MemberSnapshot,
     MemberStatusChanged,
     MemberUpdated,
+    MunicipalityProfile,
+    MunicipalityProfileChanged,
     PostalAddress,
 )
 from engagiert.shared.contracts.notifications import (
@@ -73,6 +75,8 @@ __all__ = [
     "MemberSnapshot",
     "MemberStatusChanged",
     "MemberUpdated",
+    "MunicipalityProfile",
+    "MunicipalityProfileChanged",
     "NotificationCancelRequested",
     "NotificationRequested",
     "PostalAddress",

@@ -192,7 +192,10 @@ def _link_error(lang: Lang, path: str, exc: domain.LinkError) -> HTMLResponse:
 LangQuery = Annotated[Lang, Query(description="de (default) or en")]
 
 
-@router.get("/rsvp/{token}", response_class=HTMLResponse, summary="The RSVP page (no login)")
+# HEAD too: mail servers' link checks and some mail programs ask with HEAD before they open a link.
+@router.api_route(
+    "/rsvp/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse, summary="The RSVP page (no login)"
+)
 async def rsvp_page(token: str, request: Request, uc: RsvpUseCases, lang: LangQuery = "de") -> HTMLResponse:
     """Show the invitation and a form to accept (with guests) or decline."""
     path = request.url.path

@@ -21,6 +21,7 @@ from engagiert.shared.contracts import (
     HonourRevoked,
     NotificationRequested,
 )
+from engagiert.shared.contracts.letters import HonourGrantedLetter, HonourRejectedLetter, HonourRenewalLetter
 from engagiert.shared.contracts.recognition import HonourKind
 from engagiert.shared.messaging.outbox import outbox_fields, with_outbox
 from engagiert.shared.problems import Problem
@@ -155,13 +156,14 @@ class Honours(UseCases):
             municipality=municipality,
             member_id=honour["member_id"],
             template="honour-granted",
-            params={
-                "kind": kind,
-                "card_number": card_number,
-                "valid_from": valid_from.isoformat(),
-                "valid_until": valid_until.isoformat() if valid_until else None,
-                "verify_url": f"{self.settings.public_base_url.rstrip('/')}/v1/honours/verify/{code}",
-            },
+            params=HonourGrantedLetter(
+                honour_kind=kind,
+                honour_title=honour.get("title"),
+                card_number=card_number,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                verify_url=f"{self.settings.public_base_url.rstrip('/')}/v1/honours/verify/{code}",
+            ).to_params(),
         )
         sets = {
             "status": "granted",
@@ -193,11 +195,19 @@ class Honours(UseCases):
             kind=honour["kind"],
             reason=body.reason,
         )
+        letter = NotificationRequested(
+            municipality=municipality,
+            member_id=honour["member_id"],
+            template="honour-rejected",
+            params=HonourRejectedLetter(
+                honour_kind=honour["kind"], honour_title=honour.get("title"), reason=body.reason
+            ).to_params(),
+        )
         updated = await self.repo.update_honour(
             {"_id": honour_id, "status": "proposed"},
             with_outbox(
                 {"$set": {"status": "rejected", "rejection_reason": body.reason, "rejected_at": self.clock()}},
-                [self._record(fact)],
+                [self._record(fact), self._record(letter, event_id=f"{honour_id}:honour-rejected")],
             ),
         )
         if updated is None:
@@ -263,7 +273,6 @@ class Honours(UseCases):
             valid_until: str = honour["valid_until"]
             new_id = domain.renewal_id(honour["member_id"], honour["kind"], valid_until)
             renews_from = date.fromisoformat(valid_until) + timedelta(days=1)
-            title = domain.HONOUR_TITLES.get(honour["kind"], honour.get("reason") or honour["kind"])
             reason = f"Verlängerung (bisher gültig bis {valid_until})"
             proposed = HonourProposed(
                 honour_id=new_id,
@@ -291,12 +300,12 @@ class Honours(UseCases):
                 municipality=honour["municipality"],
                 member_id=honour["member_id"],
                 template="honour-renewal",
-                params={
-                    "kind": honour["kind"],
-                    "honour_title": title,
-                    "card_number": honour.get("card_number"),
-                    "valid_until": valid_until,
-                },
+                params=HonourRenewalLetter(
+                    honour_kind=honour["kind"],
+                    honour_title=honour.get("title"),
+                    card_number=honour.get("card_number"),
+                    valid_until=date.fromisoformat(valid_until),
+                ).to_params(),
             )
             marks.append(
                 UpdateOne(

@@ -79,7 +79,9 @@ class Rsvp(UseCases):
             municipality=event["municipality"],
             member_id=invitation["member_id"],
             template="rsvp-confirmation",
-            params={**self.mails.invitation_params(event, invitation["_id"]), "answer": "accepted", "guests": guests},
+            params=self.mails.letter_params(
+                event, invitation["_id"], "rsvp-confirmation", answer="accepted", guests=guests
+            ),
         )
         updated = await self.repo.update_invitation(
             {"_id": invitation["_id"], "status": "invited"},
@@ -121,7 +123,7 @@ class Rsvp(UseCases):
             municipality=event["municipality"],
             member_id=invitation["member_id"],
             template="rsvp-confirmation",
-            params={**self.mails.invitation_params(event, invitation["_id"]), "answer": "waitlisted"},
+            params=self.mails.letter_params(event, invitation["_id"], "rsvp-confirmation", answer="waitlisted"),
         )
         updated = await self.repo.update_invitation(
             {"_id": invitation["_id"], "status": "invited"},
@@ -150,7 +152,7 @@ class Rsvp(UseCases):
             municipality=event["municipality"],
             member_id=invitation["member_id"],
             template="rsvp-confirmation",
-            params={**self.mails.invitation_params(event, invitation["_id"]), "answer": "declined"},
+            params=self.mails.letter_params(event, invitation["_id"], "rsvp-confirmation", answer="declined"),
         )
         records = [self._record(responded), self._record(confirmation)]
         if previous == "invited":  # only an open invitation has a reminder pending

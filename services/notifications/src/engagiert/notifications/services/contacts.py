@@ -1,4 +1,4 @@
-"""Contacts: the read model of members' contacts and consent (from registry.members.v1) and its erasure."""
+"""Contacts: the read model of members' contacts and consent, and of the municipalities' profiles."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from engagiert.shared.contracts import (
     MemberRegistered,
     MemberStatusChanged,
     MemberUpdated,
+    MunicipalityProfileChanged,
 )
 from engagiert.shared.envelope import Envelope, make_record
 from engagiert.shared.logging import get_logger
@@ -49,6 +50,9 @@ class Contacts:
                 await self.repo.update_contact_if_newer(data.member_id, data.revision, {"consent_channels": channels})
             elif isinstance(data, MemberErased):
                 await self.erase(data, event_id=env.id)
+            elif isinstance(data, MunicipalityProfileChanged):
+                # The municipality's profile signs its letters (staff's branding settings win over it).
+                await self.repo.put_profile_if_newer(data.profile.model_dump(mode="json"))
 
     async def erase(self, data: MemberErased, *, event_id: str) -> None:
         """Delete a member's contact and the content of their messages, then confirm (DSGVO Art. 17)."""

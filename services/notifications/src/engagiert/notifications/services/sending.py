@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import Message
+from email.utils import formataddr, parseaddr
 from typing import Any, Literal
 
 from engagiert.notifications import domain
@@ -292,6 +293,9 @@ class Sender:
             # The request may have overtaken the member's snapshot: wait for it a while.
             wait = min(self.settings.retry_base_seconds, self.settings.unknown_member_grace_seconds)
             return _Outcome("update", update=_requeue(now + timedelta(seconds=wait), now))
+        if domain.goes_by_post(contact, reason):
+            assert contact is not None
+            return await self._as_letter(doc, contact, now)
         if reason is not None:
             fact = DeliverySuppressed(**self._fact_fields(doc, attempts=0), reason=reason)
             log.info("delivery_suppressed", delivery_id=doc["_id"], municipality=doc["municipality"], reason=reason)
@@ -305,10 +309,14 @@ class Sender:
             doc["template"],
             language=contact.get("language") or domain.DEFAULT_LANGUAGE,
             params=doc.get("params") or {},
-            member={"given_name": contact.get("given_name", ""), "family_name": contact.get("family_name", "")},
+            member={
+                "given_name": contact.get("given_name", ""),
+                "family_name": contact.get("family_name", ""),
+                "email": contact["email"],
+            },
             branding=branding,
         )
-        message = self._message(doc, contact["email"], rendered)
+        message = self._message(doc, contact["email"], rendered, branding)
         attempts = int(doc.get("attempts", 0)) + 1
         content = rendered.model_dump()
         try:
@@ -319,6 +327,33 @@ class Sender:
             return self._retry_or_fail(doc, attempts, exc.answer, content)
         self._count_accepted()
         return _Outcome("sent", answer=str(answer)[:500], content=content)
+
+    async def _as_letter(self, doc: Doc, contact: Doc, now: datetime) -> _Outcome:
+        """Render a printed letter for a member reached only by post; the run's PDF collects it (log: ``letter``)."""
+        branding = await self.branding.branding_of(doc["municipality"])
+        language = contact.get("language") or domain.DEFAULT_LANGUAGE
+        params = doc.get("params") or {}
+        rendered = self.renderer.render_letter(
+            doc["template"],
+            language=language,
+            params=params,
+            member={"given_name": contact.get("given_name", ""), "family_name": contact.get("family_name", "")},
+            branding=branding,
+        )
+        content = {
+            "subject": rendered.subject,
+            "text": rendered.text,
+            "recipient": domain.recipient_lines(contact),
+            "language": language,
+            "qr_url": params.get("rsvp_url") or params.get("verify_url"),
+        }
+        log.info("delivery_as_letter", delivery_id=doc["_id"], municipality=doc["municipality"])
+        # The claim token names the run: one PDF per run holds its letters.
+        update = {
+            "$set": {"status": "letter", "channel": "post", "letter_run": doc["claim"], "updated_at": now},
+            "$unset": {"lease_until": ""},
+        }
+        return _Outcome("update", update=update, content=content)
 
     def _retry_or_fail(self, doc: Doc, attempts: int, answer: str, content: Doc | None) -> _Outcome:
         if attempts >= self.settings.max_attempts:
@@ -361,15 +396,26 @@ class Sender:
             log.warning("fault_injection_sigkill", accepted=self._accepted)
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def _message(self, doc: Doc, to: str, rendered: domain.RenderedMessage) -> Message:
+    def _message(self, doc: Doc, to: str, rendered: domain.RenderedMessage, branding: Doc) -> Message:
+        # The address is the deployment's (its SPF/DKIM); the name and the Reply-To are the municipality's.
+        _, address = parseaddr(self.settings.mail_from)
+        reply_to = (
+            formataddr((branding.get("contact_name") or branding["name"], branding["email"]))
+            if branding.get("email")
+            else None
+        )
         return compose(
-            sender=self.settings.mail_from,
+            sender=formataddr((domain.sender_name(branding), address)),
             to=to,
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,
             message_id=domain.message_id_for(doc["_id"], self.settings.message_id_domain),
             headers={"X-Engagiert-Delivery": doc["_id"], "X-Engagiert-Municipality": doc["municipality"]},
+            reply_to=reply_to,
+            calendar=rendered.calendar,
+            calendar_method=rendered.calendar_method,
+            images=rendered.images,
         )
 
     def _fact_fields(self, doc: Doc, *, attempts: int) -> dict[str, Any]:
