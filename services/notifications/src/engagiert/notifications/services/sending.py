@@ -131,6 +131,7 @@ class Sender:
         docs = await self.repo.claim(due, token, now, now + timedelta(seconds=self.settings.lease_seconds))
         if not docs:
             return None  # other workers were quicker
+        docs.sort(key=lambda d: d["not_before"])  # the store returns them in no order: the earliest due go first
         # One read for the batch's contacts: consent is read once per batch, shortly before sending.
         contacts = await self.repo.contacts_by_id(list({d["member_id"] for d in docs}))
         return _Batch(token=token, docs=docs, contacts=contacts, claimed_at=claimed_at)
