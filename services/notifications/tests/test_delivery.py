@@ -1,15 +1,21 @@
-"""Proofs on the real stack (Kafka, FerretDB, Mailpit): delivery, replay, SMTP outage, consent, erasure, crash bound."""
+"""Proofs on the real stack (Kafka, FerretDB, Mailpit): delivery, replay, SMTP outage, consent, erasure, crash bound, SMTP codes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import shutil
 import signal
+import subprocess
+import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,6 +48,7 @@ from engagiert.shared.testing import (
     free_port,
     produce_records,
 )
+from engagiert.shared.testing.stack import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -190,7 +197,7 @@ async def test_request_arrives_once_in_member_language_with_branding_and_replay_
         await eventually(lambda: _status(h, request.id, "sent"))
         log = await h.deliveries(request_id=request.id)
         assert [(d["status"], d["attempts"]) for d in log] == [("sent", 1)]
-        assert "queued as" in log[0]["answer"]  # the server's answer, from the send journal
+        assert log[0]["answer"] == "250 2.0.0"  # the codes of the server's answer (never its text), from the journal
         assert full["MessageID"] == f"{log[0]['delivery_id']}@engagiert.local"
         sent_fact = f'"{log[0]["delivery_id"]}.sent"'.encode()  # the fact's CloudEvent id, relayed from the journal
         facts = await consume_until(
@@ -334,6 +341,7 @@ async def test_erasure_removes_address_and_content_and_is_confirmed(harness: Any
         assert "content" not in delivery
         assert "params" not in delivery
         assert await db.content(delivery_id) is None
+        assert await db.sends.count_documents({f"answers.{delivery_id}": {"$exists": True}}) == 0
         log = await h.deliveries(member_id=member_id)
         assert [d["status"] for d in log] == ["sent"]
         assert log[0]["content_erased"]
@@ -474,6 +482,141 @@ async def _mails_with_subject(stack: StackEndpoints, subject: str) -> list[dict[
 
 async def _at_least(found: Awaitable[list[Any]], n: int) -> bool:
     return len(await found) >= n
+
+
+async def _status_of(h: Harness, request_id: str) -> str | None:
+    log = await h.deliveries(request_id=request_id)
+    return log[0]["status"] if log else None
+
+
+async def test_a_batch_claimed_before_an_erasure_sends_nothing_to_the_erased_member(harness: Any) -> None:
+    """The erased member's message, claimed with a slow batch before the erasure, is suppressed: Mailpit gets none."""
+    # Two messages a second, one connection, chunks of two: the batch of 31 takes about fifteen seconds.
+    async with harness(smtp_rate_per_second=2, smtp_pool_size=1, sender_chunk=2) as h:
+        run = uuid.uuid4().hex[:8]
+        filler, victim = f"m-fill-{run}", f"m-gone-{run}"
+        await h.members(
+            member_record(filler, email=f"{filler}@example.org"), member_record(victim, email=f"{victim}@example.org")
+        )
+        repo = h.service.repo
+        await eventually(lambda: _both_known(repo, filler, victim))
+        at = datetime.now(UTC) + timedelta(seconds=10)  # one due time: one batch, the victim's message last
+        params = {"subject": f"batch {run}", "body": "x"}
+        fill = [request_record(filler, template="generic", params=params, not_before=at) for _ in range(30)]
+        last = request_record(victim, template="generic", params=params, not_before=at + timedelta(milliseconds=1))
+        await h.requests(*fill, last)
+        await eventually(lambda: _count(repo.deliveries, 31))
+        assert datetime.now(UTC) < at, "all queued before they are due: they are claimed as one batch"
+
+        await eventually(lambda: _is(h, last.id, "sending"), what="the victim's message claimed")
+        claims = {d["claim"] async for d in repo.deliveries.find({"status": "sending"}, {"claim": 1})}
+        assert len(claims) == 1, "the victim's message was claimed with the others, as the last of one batch"
+        await h.members(
+            make_record(MemberErased(member_id=victim, municipality=AGS, erased_at=datetime.now(UTC)), source="/t")
+        )
+        await eventually(lambda: _erasing(repo, victim), what="the erasure applied")
+        assert await h.mails_to(f"{victim}@example.org") == [], "the erasure came before the victim's chunk"
+
+        final = await eventually(lambda: _settled(h, last.id), timeout=120)
+        assert (final["status"], final["reason"]) == ("suppressed", "member-erased")
+        assert len(await eventually(lambda: _mails_at_least(h, f"{filler}@example.org", 30), timeout=60)) == 30
+        assert await h.mails_to(f"{victim}@example.org") == []
+        assert await repo.contents.count_documents({"member_id": victim}) == 0
+
+
+async def _both_known(repo: Any, *member_ids: str) -> bool:
+    return len(await repo.contacts_by_id(list(member_ids))) == len(member_ids)
+
+
+async def _is(h: Harness, request_id: str, status: str) -> bool:
+    return await _status_of(h, request_id) == status
+
+
+async def _erasing(repo: Any, member_id: str) -> bool:
+    return bool(await repo.erasing([member_id]))
+
+
+async def _settled(h: Harness, request_id: str) -> dict[str, Any] | None:
+    log = await h.deliveries(request_id=request_id)
+    return log[0] if log and log[0]["status"] not in ("queued", "sending") else None
+
+
+async def _mails_at_least(h: Harness, address: str, n: int) -> list[dict[str, Any]] | None:
+    mails = await h.mails_to(address)
+    return mails if len(mails) >= n else None
+
+
+def _mailpit_binary() -> str | None:
+    """Return the Mailpit the local stack built (``$STACK_DIR/bin``), or one on the PATH."""
+    built = Path(os.environ.get("STACK_DIR") or REPO_ROOT / ".stack") / "bin" / "mailpit"
+    return str(built) if built.exists() else shutil.which("mailpit")
+
+
+@pytest.fixture
+def refusing_mailpit() -> Iterator[int]:
+    """Run a Mailpit of this test's own that refuses every recipient not starting with 'allowed'; yield its SMTP port."""
+    binary = _mailpit_binary()
+    if binary is None:
+        pytest.skip("no mailpit binary: set STACK_DIR to the local stack's folder (deploy/local/stack.sh builds it)")
+    smtp, http = free_port(), free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--smtp",
+            f"127.0.0.1:{smtp}",
+            "--listen",
+            f"127.0.0.1:{http}",
+            "--smtp-allowed-recipients",
+            "^allowed",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"http://127.0.0.1:{http}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                pytest.fail("the test's mailpit did not start")
+            time.sleep(0.1)
+        yield smtp
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def test_an_smtp_failure_keeps_and_publishes_only_the_reply_and_enhanced_status_codes(
+    harness: Any, refusing_mailpit: int, stack: StackEndpoints
+) -> None:
+    """A refused recipient fails with '550 5.1.0' in the log and the fact, never the server's text or the address."""
+    async with harness(smtp_port=refusing_mailpit) as h:
+        member_id = f"m-{uuid.uuid4().hex[:10]}"
+        address = f"refused.{member_id}@example.org"
+        await h.members(member_record(member_id, email=address))
+        request = request_record(member_id, template="generic", params={"subject": "x", "body": "y"})
+        await h.requests(request)
+
+        failed = await eventually(lambda: _settled(h, request.id))
+        assert failed["status"] == "failed"
+        assert failed["answer"] == "550 5.1.0", "the codes only: the text may name the recipient"
+        delivery_id = domain.delivery_id_for(request.id)
+        doc = await h.service.repo.deliveries.find_one({"_id": delivery_id})
+        assert doc is not None
+        assert doc["answer"] == "550 5.1.0"
+        fact_id = f'"{delivery_id}.failed"'.encode()
+        facts = await consume_until(
+            stack.kafka_bootstrap_servers,
+            "notifications.deliveries.v1",
+            lambda recs: any(fact_id in (r.value or b"") for r in recs),
+            timeout=60,
+        )
+        [fact] = [r for r in facts if fact_id in (r.value or b"")]
+        assert json.loads(fact.value)["data"]["reason"] == "550 5.1.0"
+        assert b"mailbox unavailable" not in fact.value
+        assert address.encode() not in fact.value
 
 
 async def test_the_registry_profile_signs_the_invitation_with_reply_to_and_a_calendar_entry(harness: Any) -> None:

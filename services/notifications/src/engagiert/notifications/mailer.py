@@ -2,12 +2,14 @@
 
 Errors are sorted in two kinds: :class:`TransientSmtpError` (the server is away, a 4xx answer,
 a dropped connection: try again later) and :class:`PermanentSmtpError` (a 5xx answer, an
-unknown recipient: never try again).
+unknown recipient: never try again). An answer keeps only the reply code and the enhanced status
+code (``550 5.1.1``), never the server's text: that text can hold the recipient's address.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass, field
 from email.charset import QP, Charset
@@ -25,8 +27,17 @@ from engagiert.shared.logging import get_logger
 log = get_logger(__name__)
 
 
+_ENHANCED_STATUS = re.compile(r"\s*([245]\.\d{1,3}\.\d{1,3})(?!\S)")
+
+
+def smtp_codes(code: int, message: str | None) -> str:
+    """Return an SMTP answer's reply code and enhanced status code (``550 5.1.1``), dropping the text."""
+    match = _ENHANCED_STATUS.match(message or "")
+    return f"{code} {match.group(1)}" if match else str(code)
+
+
 class SmtpError(Exception):
-    """A message was not accepted; ``answer`` is what the server (or the socket) said."""
+    """A message was not accepted; ``answer`` holds the codes of the server's answer, or the kind of socket error."""
 
     def __init__(self, answer: str) -> None:
         super().__init__(answer)
@@ -162,7 +173,7 @@ class SmtpMailer:
             smtp.close()
 
     async def send(self, message: Message) -> str:
-        """Send ``message``; return the server's answer, or raise a transient or permanent error."""
+        """Send ``message``; return the codes of the server's answer, or raise a transient or permanent error."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.pool_size)
             self._limiter = RateLimiter(self.rate_per_second)
@@ -181,19 +192,19 @@ class SmtpMailer:
             except aiosmtplib.SMTPResponseException as exc:
                 # The server answered: the connection may be reused after a RSET (4xx/5xx on one message).
                 await self._reset_or_drop(smtp, generation)
-                answer = f"{exc.code} {exc.message}"
+                answer = smtp_codes(exc.code, exc.message)
                 if 500 <= exc.code < 600:
                     raise PermanentSmtpError(answer) from None
                 raise TransientSmtpError(answer) from None
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                 if smtp is not None:
                     smtp.close()
-                raise TransientSmtpError(f"{type(exc).__name__}: {exc}"[:300]) from None
+                raise TransientSmtpError(type(exc).__name__) from None  # its text may name the server or the recipient
             self._release(smtp, generation)
             if refused:
                 codes = sorted({code for code, _ in refused.values()})
                 raise PermanentSmtpError(f"recipients refused: {codes}")
-            return answer
+            return smtp_codes(250, answer)  # a message is accepted with 250 at the end of DATA
 
     async def close(self) -> None:
         """Quit every pooled connection."""
@@ -238,7 +249,7 @@ class SmtpMailer:
 
 def _classify_refused(exc: aiosmtplib.SMTPRecipientsRefused) -> SmtpError:
     codes = [r.code for r in exc.recipients]
-    answer = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)[:300]
+    answer = "; ".join(smtp_codes(r.code, r.message) for r in exc.recipients)[:300]
     if codes and all(400 <= c < 500 for c in codes):
         return TransientSmtpError(answer)
     return PermanentSmtpError(answer)

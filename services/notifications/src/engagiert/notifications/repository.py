@@ -26,6 +26,7 @@ DELIVERIES = "deliveries"
 SENDS = "sends"
 CONTENTS = "contents"
 BRANDING = "branding"
+ERASURES = "erasures"
 MUNICIPALITIES = "municipalities"
 
 Doc = dict[str, Any]
@@ -41,6 +42,7 @@ class Repository:
         self.sends = db[SENDS]
         self.contents = db[CONTENTS]
         self.branding = db[BRANDING]
+        self.erasures = db[ERASURES]
         self.municipalities = db[MUNICIPALITIES]
 
     async def ensure_indexes(self) -> None:
@@ -88,13 +90,45 @@ class Repository:
         await self.contacts.replace_one({"_id": member_id}, {**tombstone, **outbox_fields(records)}, upsert=True)
 
     async def erase_content(self, member_id: str, now: datetime) -> int:
-        """Delete the rendered content and parameters of a member's deliveries; keep the log entries."""
+        """Delete the rendered content, parameters and server answers of a member's deliveries; keep the log entries."""
+        # Only those logged sent: a claim still open needs its journal entry to be recognised as accepted.
+        query: Doc = {"member_id": member_id, "status": "sent", "claim": {"$exists": True}}
+        sent = await self.deliveries.find(query, {"claim": 1}).to_list(None)
+        if sent:
+            # The journal's answers of older versions held the server's text, which may name the address.
+            await self.sends.update_many(
+                {"claim": {"$in": sorted({d["claim"] for d in sent})}},
+                {"$unset": {f"answers.{d['_id']}": "" for d in sent}},
+            )
         result = await self.deliveries.update_many(
             {"member_id": member_id, "content_erased": {"$ne": True}},
-            {"$unset": {"content": "", "params": ""}, "$set": {"content_erased": True, "updated_at": now}},
+            {
+                "$unset": {"content": "", "params": "", "answer": ""},
+                "$set": {"content_erased": True, "updated_at": now},
+            },
         )
         await self.contents.delete_many({"member_id": member_id})
         return result.modified_count
+
+    async def mark_erasing(self, member_id: str, now: datetime) -> None:
+        """Note that a member is being erased: from this write on the sender starts no message to them."""
+        await self.erasures.update_one({"_id": member_id}, {"$setOnInsert": {"at": now}}, upsert=True)
+
+    async def erasing(self, member_ids: Sequence[str]) -> set[str]:
+        """Return which of these members are erased or being erased (a small collection: one entry per erasure)."""
+        if not member_ids:
+            return set()
+        return {d["_id"] async for d in self.erasures.find({"_id": {"$in": list(member_ids)}}, {"_id": 1})}
+
+    async def drop_contents_of_erased(self, contents: Sequence[Doc]) -> int:
+        """Delete just-written contents whose member is being erased (the erasure's sweep may have run before)."""
+        erased = await self.erasing(list({c["member_id"] for c in contents}))
+        if not erased:
+            return 0
+        result = await self.contents.delete_many(
+            {"_id": {"$in": [c["_id"] for c in contents if c["member_id"] in erased]}}
+        )
+        return result.deleted_count
 
     async def letter_runs(self, municipality: str) -> list[Doc]:
         """Return the runs that produced printed letters: run id, count, last change; newest first."""
@@ -207,6 +241,7 @@ class Repository:
         if not answers:
             return
         await insert_new(self.contents, contents)
+        await self.drop_contents_of_erased(contents)
         journal: Doc = {"_id": journal_id, "claim": token, "created_at": now, "answers": answers}
         await insert_one_new(self.sends, {**journal, **outbox_fields(records)})
 
@@ -242,6 +277,7 @@ class Repository:
     ) -> int:
         """Apply each (delivery id, update, facts) if the claim ``token`` still holds; return how many applied."""
         await insert_new(self.contents, contents)
+        await self.drop_contents_of_erased(contents)
         ops = [
             UpdateOne({"_id": delivery_id, "status": "sending", "claim": token}, with_outbox(update, records))
             for delivery_id, update, records in updates

@@ -36,7 +36,12 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     async def bind_store(db: AsyncDatabase[dict[str, Any]]) -> None:
         repo = Repository(db)
         await repo.ensure_indexes()
-        runtime.app.state.registry = RegistryService(repo, source=settings.source, notify=runtime.relay.notify)
+        runtime.app.state.registry = RegistryService(
+            repo,
+            source=settings.source,
+            notify=runtime.relay.notify,
+            erasure_salt=settings.erasure_salt.get_secret_value().encode(),
+        )
 
     runtime.on_startup(bind_store)
     for name in OUTBOX_COLLECTIONS:

@@ -52,6 +52,7 @@ class Repository:
         await self.members.create_index([("municipality", ASCENDING), ("email_key", ASCENDING)])
         await self.members.create_index([("municipality", ASCENDING), ("name_dob_key", ASCENDING)])
         await self.members.create_index([("municipality", ASCENDING), ("ext_keys", ASCENDING)])
+        await self.members.create_index([("municipality", ASCENDING), ("erased_marks", ASCENDING)])
         await self.hours.create_index([("member_id", ASCENDING)])
 
     # -- municipalities and organisations ------------------------------------------------------
@@ -208,15 +209,42 @@ class Repository:
             raise Conflict(doc["_id"])
 
     async def erase_member(
-        self, ags: str, member_id: str, *, set_fields: Doc, unset: Sequence[str], record: OutgoingRecord
+        self,
+        ags: str,
+        member_id: str,
+        *,
+        revision: int,
+        set_fields: Doc,
+        unset: Sequence[str],
+        record: OutgoingRecord,
     ) -> bool:
-        """Turn a member into a tombstone; the outbox keeps only the erasure event (older ones carry personal data)."""
+        """Turn a member of ``revision`` into a tombstone; the outbox keeps only the erasure event.
+
+        Older events in the outbox carry personal data, so they go with the rest.
+        """
         update: Doc = {
             "$set": {**set_fields, OUTBOX: [record.to_document()], PENDING: True},
             "$unset": dict.fromkeys(unset, ""),
         }
-        result = await self.members.update_one({"_id": member_id, "municipality": ags, "erased": {"$ne": True}}, update)
+        query = {"_id": member_id, "municipality": ags, "erased": {"$ne": True}, "revision": revision}
+        result = await self.members.update_one(query, update)
         return result.matched_count == 1
+
+    async def erased_among(self, ags: str, marks: Sequence[str]) -> set[str]:
+        """Return which of the salted identity hashes belong to people erased from ``ags``."""
+        found: set[str] = set()
+        async for doc in self.members.find(
+            {"municipality": ags, "erased_marks": {"$in": list(marks)}}, {"erased_marks": 1}
+        ):
+            found.update(doc.get("erased_marks") or [])
+        return found & set(marks)
+
+    async def erased_marks_of(self, ags: str) -> set[str]:
+        """Return the salted identity hashes of every person erased from ``ags``."""
+        found: set[str] = set()
+        async for doc in self.members.find({"municipality": ags, "erased": True}, {"erased_marks": 1}):
+            found.update(doc.get("erased_marks") or [])
+        return found
 
     async def record_confirmation(self, ags: str, member_id: str, service: str, at: Any) -> bool:
         """Record a service's erasure confirmation; return False when no such tombstone exists."""

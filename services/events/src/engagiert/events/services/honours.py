@@ -18,6 +18,7 @@ from engagiert.shared.contracts import (
     HonourGranted,
     HonourProposed,
     HonourRejected,
+    HonourRevoked,
     NotificationRequested,
 )
 from engagiert.shared.contracts.letters import HonourGrantedLetter, HonourRejectedLetter, HonourRenewalLetter
@@ -324,6 +325,25 @@ class Honours(UseCases):
             self.notify()
         return done
 
+    async def revoke_of_member(self, member_id: str) -> int:
+        """Revoke an erased member's proposed and granted honours: their cards verify as revoked from now on."""
+        revoked = 0
+        for honour in await self.repo.live_honours_of_member(member_id):
+            fact = HonourRevoked(
+                honour_id=honour["_id"], municipality=honour["municipality"], member_id=member_id, kind=honour["kind"]
+            )
+            updated = await self.repo.update_honour(
+                {"_id": honour["_id"], "status": honour["status"]},
+                with_outbox(
+                    {"$set": {"status": "revoked", "revoked_at": self.clock()}},
+                    [self._record(fact, event_id=f"{honour['_id']}.revoked")],
+                ),
+            )
+            revoked += updated is not None
+        if revoked:
+            self.notify()
+        return revoked
+
     def card_keys(self) -> Doc:
         """Return the public JWK Set that verifies card codes (every key of the ring, the signing one first)."""
         return self._cards.jwks()
@@ -336,7 +356,11 @@ class Honours(UseCases):
         except ValueError:
             raise domain.LinkError("malformed") from None
         honour = await self.repo.honour_by_id(honour_id)
-        if honour is None or honour.get("status") != "granted" or honour.get("verification_code") != code:
+        if honour is None or honour.get("verification_code") != code:
+            raise domain.LinkError("forged")
+        if honour.get("status") == "revoked":
+            raise domain.LinkError("revoked")
+        if honour.get("status") != "granted":
             raise domain.LinkError("forged")
         return {
             "valid": True,

@@ -57,7 +57,10 @@ class Contacts:
     async def erase(self, data: MemberErased, *, event_id: str) -> None:
         """Delete a member's contact and the content of their messages, then confirm (DSGVO Art. 17)."""
         now = utcnow()
-        # Content first: when we crash in between, the replayed event finds content left to erase.
+        # The mark first: from here on the sender starts no message to the member (it checks per chunk)
+        # and drops the content of a message that was in flight. Content next: when we crash in
+        # between, the replayed event finds content left to erase.
+        await self.repo.mark_erasing(data.member_id, now)
         erased = await self.repo.erase_content(data.member_id, now)
         confirm = make_record(
             ConfirmErasure(
@@ -73,6 +76,8 @@ class Contacts:
             "erased_at": data.erased_at,
             "revision": 2**62,  # no later snapshot (a replay) may bring the data back
         }
+        # Sweep once more right before confirming: a chunk in flight may have written content meanwhile.
+        await self.repo.erase_content(data.member_id, utcnow())
         await self.repo.erase_contact(data.member_id, tombstone, [confirm])
         log.info("member_erased", member_id=data.member_id, municipality=data.municipality, deliveries=erased)
         self._notify_outbox()

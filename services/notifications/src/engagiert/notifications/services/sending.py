@@ -131,6 +131,7 @@ class Sender:
         docs = await self.repo.claim(due, token, now, now + timedelta(seconds=self.settings.lease_seconds))
         if not docs:
             return None  # other workers were quicker
+        docs.sort(key=lambda d: d["not_before"])  # the store returns them in no order: the earliest due go first
         # One read for the batch's contacts: consent is read once per batch, shortly before sending.
         contacts = await self.repo.contacts_by_id(list({d["member_id"] for d in docs}))
         return _Batch(token=token, docs=docs, contacts=contacts, claimed_at=claimed_at)
@@ -152,6 +153,7 @@ class Sender:
         lease = timedelta(seconds=self.settings.lease_seconds)
         size = self._chunk_size()
         upcoming = iter(batch.docs)
+        started = 0
         of: dict[asyncio.Task[_Outcome], Doc] = {}
         in_flight: set[asyncio.Task[_Outcome]] = set()
         finished: list[asyncio.Task[_Outcome]] = []
@@ -159,16 +161,20 @@ class Sender:
         writing: asyncio.Task[list[str]] | None = None
         chunks = itertools.count()
 
-        def start_sends() -> None:
+        async def start_sends() -> None:
+            nonlocal started
             if time.monotonic() - batch.claimed_at > self.settings.lease_seconds / 4:
                 return  # the lease is extended first
             # A message is only started in the first half of its lease (see _attempt): no other
             # worker takes it over while it is being sent.
             deadline = batch.claimed_at + self.settings.lease_seconds / 2
             while len(in_flight) < self.mailer.pool_size:
+                if started % size == 0 and started < len(batch.docs):
+                    await self._recheck_erasures(batch, batch.docs[started : started + size])
                 doc = next(upcoming, None)
                 if doc is None:
                     return
+                started += 1
                 task = asyncio.create_task(self._attempt(doc, batch.contacts.get(doc["member_id"]), deadline))
                 of[task] = doc
                 in_flight.add(task)
@@ -179,13 +185,13 @@ class Sender:
             return asyncio.create_task(self._write_results(docs, tasks, batch.token, journal_id))
 
         try:
-            start_sends()
+            await start_sends()
             while in_flight or time.monotonic() - batch.claimed_at > self.settings.lease_seconds / 4:
                 if time.monotonic() - batch.claimed_at > self.settings.lease_seconds / 4:
                     batch.claimed_at = time.monotonic()
                     now = utcnow()
                     await self.repo.extend_claim(batch.token, now, now + lease)
-                    start_sends()
+                    await start_sends()
                     continue
                 done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 finished.extend(done)
@@ -193,7 +199,7 @@ class Sender:
                     if writing is not None:
                         journaled += await writing
                     writing, finished = write(finished), []
-                start_sends()
+                await start_sends()
             if writing is not None:
                 journaled += await writing
                 writing = None
@@ -217,6 +223,12 @@ class Sender:
                 await asyncio.shield(self.repo.mark_sent(batch.token, journaled, utcnow()))
             raise
         return journaled
+
+    async def _recheck_erasures(self, batch: _Batch, docs: Sequence[Doc]) -> None:
+        """Read again, right before a chunk is sent, whether its members were erased since the batch was claimed."""
+        municipality_of = {d["member_id"]: d["municipality"] for d in docs}
+        for member_id in await self.repo.erasing(list(municipality_of)):
+            batch.contacts[member_id] = {"_id": member_id, "municipality": municipality_of[member_id], "erased": True}
 
     def _chunk_size(self) -> int:
         """Return how many messages are sent before their results are written (bounded by the rate limit)."""
