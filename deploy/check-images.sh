@@ -6,14 +6,14 @@
 #       wheels, uvicorn started by the CMD, the HEALTHCHECK command, SIGTERM.
 # (b) starts the services against KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL when set (throwaway
 # database and consumer group); without them it only imports the installed app.
-# Usage: deploy/check-images.sh [registry|events|notifications ...]   Exits non-zero on failure.
+# Usage: deploy/check-images.sh [registry|events|notifications|console ...]   Exits non-zero on failure.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HADOLINT_VERSION=2.15.1
 PY="$ROOT/.venv/bin/python"
 SERVICES=("$@")
-[[ ${#SERVICES[@]} -gt 0 ]] || SERVICES=(registry events notifications)
+[[ ${#SERVICES[@]} -gt 0 ]] || SERVICES=(registry events notifications console)
 
 [[ -x "$PY" ]] || { echo "no $PY: run 'uv sync' first" >&2; exit 1; }
 if ! "$ROOT/.venv/bin/hadolint" --version 2>/dev/null | grep -q "$HADOLINT_VERSION"; then

@@ -2,8 +2,11 @@
 
 Paderborn with a few organisations and a few hundred members with hours; an Ehrenamtsempfang on
 5 December with invitations for members with at least 200 hours in the last 12 months; German
-e-mails in Mailpit; one RSVP accepted with a guest. Prints progress and where to look.
-Names are generated; no real person's data.
+e-mails in Mailpit; one RSVP accepted with a guest. Then it checks the letters as a member meets
+them (the sender names the municipality, Reply-To, "5. Dezember" and "17:00", the venue, a real RSVP
+link, a calendar entry at 17:00 Europe/Berlin, Mailpit's HTML check at or above 85 %, no broken link,
+a confirmation without an English word) and exits 1 when one fails.
+Prints progress and where to look. Names are generated; no real person's data.
 """
 
 from __future__ import annotations
@@ -15,13 +18,25 @@ import re
 import sys
 import time
 import uuid
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from engagiert.shared.testing.tokens import auth_header
 
 PADERBORN = "05774032"
+BERLIN = ZoneInfo("Europe/Berlin")
+PROFILE = {
+    "name": "Stadt Paderborn",
+    "kind": "Stadt",
+    "contact_point_name": "Anlaufstelle für ehrenamtliches Engagement",
+    "contact_point_email": "ehrenamt@paderborn.example.org",
+    "contact_point_phone": "05251 88-11000",
+    "postal_address": {"street": "Am Abdinghof 11", "postal_code": "33098", "city": "Paderborn"},
+}
+SENDER = "Stadt Paderborn – Anlaufstelle für ehrenamtliches Engagement"
 GIVEN = ["Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hannes", "Ida", "Jonas", "Lena", "Mats",
          "Nora", "Ole", "Paula", "Quirin", "Rosa", "Simon", "Tessa", "Umut", "Vera", "Wim", "Yara", "Zeynep"]  # fmt: skip
 FAMILY = ["Becker", "Demir", "Fischer", "Hoffmann", "Kaya", "Koch", "Krüger", "Lange", "Meyer", "Neumann",
@@ -54,12 +69,11 @@ def main() -> int:
     reg = httpx.Client(base_url=args.registry, timeout=60)
     ev = httpx.Client(base_url=args.events, timeout=120)
 
-    step("Stadt Paderborn (AGS 05774032)")
-    r = reg.post("/v1/municipalities", headers=admin, json={
-        "ags": PADERBORN, "name": "Stadt Paderborn", "kind": "Stadt",
-        "contact_point_name": "Anlaufstelle für ehrenamtliches Engagement",
-        "contact_point_email": "ehrenamt@paderborn.example.org"})  # fmt: skip
-    if r.status_code not in (201, 409):
+    step("Stadt Paderborn (AGS 05774032) with its contact point")
+    r = reg.post("/v1/municipalities", headers=admin, json={"ags": PADERBORN, **PROFILE})
+    if r.status_code == 409:  # from an earlier run: bring its profile up to date (published again)
+        r = reg.patch(f"/v1/municipalities/{PADERBORN}", headers=admin, json=PROFILE)
+    if r.status_code not in (200, 201):
         print(r.text, file=sys.stderr)
         return 1
     step(f"{len(ORGS)} organisations")
@@ -91,15 +105,24 @@ def main() -> int:
         reg.post(f"{base}/hours", headers=staff, json=hours[i : i + 200]).raise_for_status()
     eligible = {h["member_id"] for h in hours if h["hours"] >= 200}
 
-    step("Ehrenamtsempfang on 5 December")
+    starts = next_fifth_of_december()
+    step(f"Ehrenamtsempfang on {starts:%d.%m.%Y %H:%M} (Europe/Berlin)")
+    # The RSVP deadline: 23:59 three days before, or an hour before the start when that has passed.
+    deadline_at = (starts - timedelta(days=3)).replace(hour=23, minute=59)
+    if deadline_at <= datetime.now(BERLIN):
+        deadline_at = starts - timedelta(hours=1)
     event = ev.post(f"{base}/events", headers=staff, json={
-        "kind": "Ehrenamtsempfang", "title": "Empfang zum Tag des Ehrenamts", "starts_at": "2026-12-05T17:00:00+01:00",
-        "venue": "Historisches Rathaus Paderborn", "capacity": 150, "guests_per_invitee": 1,
-        "rsvp_deadline": "2026-12-01T23:59:00+01:00", "status": "scheduled"}).json()  # fmt: skip
+        "kind": "Tag des Ehrenamts", "title": "Empfang zum Tag des Ehrenamts", "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(hours=3)).isoformat(), "venue": "Historisches Rathaus Paderborn",
+        "venue_address": "Rathausplatz 1, 33098 Paderborn",
+        "notes": "Der Saal ist barrierefrei über den Eingang am Marienplatz erreichbar.",
+        "capacity": 150, "guests_per_invitee": 1,
+        "rsvp_deadline": deadline_at.isoformat(),
+        "status": "scheduled"}).json()  # fmt: skip
     event_id = event.get("id") or event.get("event_id")
     criteria = {"min_hours_last_12_months": 200}
     step(f"waiting for the events service to know all {len(eligible)} eligible members")
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         preview = ev.post(f"{base}/events/{event_id}/invitations/preview", headers=staff, json=criteria)
         if sum(1 for m in eligible if m in preview.text) == len(eligible):
@@ -108,20 +131,32 @@ def main() -> int:
     step("issuing invitations")
     print(ev.post(f"{base}/events/{event_id}/invitations/issue", headers=staff, json=criteria).text[:300])
     step("waiting for the first e-mail in Mailpit")
-    mail = httpx.Client(base_url=args.mailpit, timeout=30)
-    link = None
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and link is None:
+    mail = httpx.Client(base_url=args.mailpit, timeout=60)
+    link, invitation, address = None, None, None
+    deadline = time.monotonic() + 300  # a busy members topic delays the contacts (requests wait for them)
+    while time.monotonic() < deadline and invitation is None:
         found = mail.get("/api/v1/search", params={"query": f"{run}@demo.example.org"}).json()
-        for msg in found.get("messages", [])[:1]:
-            text = mail.get(f"/api/v1/message/{msg['ID']}").json()["Text"]
-            match = re.search(r"https?://\S+/rsvp/[A-Za-z0-9._~-]+", text)
-            link = match.group(0) if match else None
+        for msg in found.get("messages", []):
+            if msg["From"]["Name"] == SENDER and msg["Subject"].startswith("Einladung"):
+                invitation, address = msg, msg["To"][0]["Address"]
+                break
         time.sleep(1)
-    if link:
+    failures = 0
+    if invitation is not None:
+        step("checking the invitation as a member meets it")
+        failures += report(check_invitation(mail, invitation["ID"]))
+        text = mail.get(f"/api/v1/message/{invitation['ID']}").json()["Text"]
+        match = re.search(r"https?://\S+/rsvp/[A-Za-z0-9._~-]+", text)
+        link = match.group(0) if match else None
+    else:
+        print(f"  ✗ no invitation from {SENDER!r} arrived", flush=True)
+        failures += 1
+    if link and address:
         step("accepting one invitation with one guest")
         path = "/" + link.split("://", 1)[1].split("/", 1)[1]
         ev.post(path, data={"answer": "accept", "guests": "1"})
+        step("checking the confirmation")
+        failures += report(check_confirmation(mail, address))
     print()
     print("Where to look:")
     print(f"  mails          {args.mailpit}/")
@@ -129,7 +164,66 @@ def main() -> int:
     print(f"  events API     {args.events}/docs     event {event_id}")
     print(f"  RSVP page      {link or '(no e-mail yet)'}")
     print(f"  notifications  {args.notifications}/docs")
-    return 0
+    return 1 if failures else 0
+
+
+def next_fifth_of_december(today: date | None = None) -> datetime:
+    """Return 17:00 Europe/Berlin on the next 5 December (this year's until it has passed)."""
+    today = today or datetime.now(BERLIN).date()
+    year = today.year if today <= date(today.year, 12, 5) else today.year + 1
+    return datetime(year, 12, 5, 17, 0, tzinfo=BERLIN)
+
+
+def report(checks: list[tuple[str, bool, str]]) -> int:
+    """Print each check; return how many failed."""
+    for name, ok, detail in checks:
+        print(f"  {'✓' if ok else '✗'} {name}{': ' + detail if detail else ''}", flush=True)
+    return sum(1 for _, ok, _ in checks if not ok)
+
+
+def check_invitation(mail: httpx.Client, message_id: str) -> list[tuple[str, bool, str]]:
+    """Return the checks of the invitation: sender, Reply-To, date, time, venue, link, calendar, HTML and links."""
+    msg = mail.get(f"/api/v1/message/{message_id}").json()
+    text, html = msg["Text"], msg["HTML"]
+    reply_to = [a["Address"] for a in msg.get("ReplyTo") or []]
+    calendars = [a for a in msg.get("Attachments", []) if a["ContentType"].startswith("text/calendar")]
+    ics = mail.get(f"/api/v1/message/{message_id}/part/{calendars[0]['PartID']}").text if calendars else ""
+    dtstart = re.search(r"^DTSTART;TZID=([^:]+):\d{8}T(\d{4})", ics, re.MULTILINE)
+    html_check = mail.get(f"/api/v1/message/{message_id}/html-check").json()
+    supported = float(html_check["Total"]["Supported"])
+    links = mail.get(f"/api/v1/message/{message_id}/link-check").json()
+    broken = [
+        f"{x['URL']} {x['StatusCode']}"
+        for x in links.get("Links", [])
+        if x.get("StatusCode", 0) >= 400 or x.get("StatusCode") == 0
+    ]
+    return [
+        ("the sender names the municipality", msg["From"]["Name"] == SENDER, msg["From"]["Name"]),
+        ("Reply-To is the contact point", reply_to == [PROFILE["contact_point_email"]], ", ".join(reply_to)),
+        ('"5. Dezember" and "17:00"', "5. Dezember" in text and "17:00" in text, ""),
+        ("the venue", "Historisches Rathaus Paderborn" in text and "Historisches Rathaus Paderborn" in html, ""),
+        ("a real RSVP link", bool(re.search(r'<a href="https?://[^"]+/rsvp/', html)), ""),
+        ("a text/calendar part at 17:00 Europe/Berlin", bool(dtstart) and dtstart.group(1) == "Europe/Berlin" and dtstart.group(2) == "1700", dtstart.group(0) if dtstart else "none"),
+        ("Mailpit's HTML check at least 85 %", supported >= 85, f"{supported:.1f} %"),
+        ("no broken link", not broken and links.get("Errors", 0) == 0, "; ".join(broken) or f"{len(links.get('Links', []))} links checked"),
+    ]  # fmt: skip
+
+
+def check_confirmation(mail: httpx.Client, address: str) -> list[tuple[str, bool, str]]:
+    """Return the checks of the confirmation of an acceptance: it arrives, in German only."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        found = mail.get("/api/v1/search", params={"query": f"to:{address}"}).json()
+        for msg in found.get("messages", []):
+            if msg["From"]["Name"] == SENDER and msg["Subject"].startswith("Zusage"):
+                text = mail.get(f"/api/v1/message/{msg['ID']}").json()["Text"]
+                english = [w for w in ("accepted", "declined", "waitlisted", "guest", "Your") if w in text]
+                return [
+                    ("the confirmation arrived", True, msg["Subject"]),
+                    ("it has no English word", not english, ", ".join(english)),
+                ]
+        time.sleep(1)
+    return [("the confirmation arrived", False, "none within 90 s")]
 
 
 if __name__ == "__main__":

@@ -79,6 +79,24 @@ def test_poison_is_refused_with_a_one_word_reason(value: bytes, reason: str) -> 
     assert err.value.reason == reason
 
 
+def test_a_structured_record_without_specversion_is_not_a_cloudevent() -> None:
+    """The SDK would fill in "1.0"; a record that names no specversion is refused before it parses."""
+    doc = json.loads(make_record(erased(), source="/x").value)
+    del doc["specversion"]
+    with pytest.raises(EnvelopeError) as err:
+        parse_record(value=json.dumps(doc).encode(), headers={"content-type": b"application/cloudevents+json"})
+    assert err.value.reason == "not-a-cloudevent"
+
+
+def test_a_binary_record_without_ce_specversion_is_not_a_cloudevent() -> None:
+    """Binary mode needs the ce_specversion header like structured mode needs the attribute."""
+    headers = [("ce_id", b"x-1"), ("ce_source", b"urn:agency"), ("ce_type", b"de.engagiert.hours.report.v1")]
+    value = json.dumps({"municipality": AGS, "member_id": "m1", "hours": 2.5, "date_from": "2026-03-01"}).encode()
+    with pytest.raises(EnvelopeError) as err:
+        parse_record(value=value, headers=headers)
+    assert err.value.reason == "not-a-cloudevent"
+
+
 def test_an_event_on_the_wrong_topic_is_refused() -> None:
     """A consumer of one topic refuses a type that belongs on another."""
     rec = make_record(erased(), source="/x")

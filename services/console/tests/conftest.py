@@ -1,7 +1,7 @@
 """Fixtures of the console's browser tests: Keycloak, the three services and the console as processes, Chromium.
 
-The console is signed in through Keycloak's own login page once per test session and user (the
-contexts are reused); ``engagiert.console.testing`` starts the processes.
+The console is signed in through Keycloak's own login page once per user while the browser tests
+run (the contexts are reused); ``engagiert.console.testing`` starts the processes.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ AXE = CONSOLE_DIR / "node_modules" / "axe-core" / "axe.min.js"
 expect.set_options(timeout=20_000)  # how long `expect` waits for a page on a busy machine (not a speed claim)
 
 
-@pytest.fixture(scope="session")
+# Module scope: the processes and browser contexts live while the browser tests run, not for the
+# rest of a `make test` session (the faults tests restart the broker and the store after them).
+@pytest.fixture(scope="module")
 def platform(stack: StackEndpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """Run registry, events, notifications and the console as processes; Paderborn and Bielefeld exist."""
     console_env = {
@@ -43,7 +45,7 @@ def platform(stack: StackEndpoints, tmp_path_factory: pytest.TempPathFactory) ->
         running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
     """Launch Debian's Chromium headless through Playwright (never Playwright's own browser builds)."""
     if not os.access(CHROMIUM, os.X_OK):
@@ -57,9 +59,9 @@ async def browser() -> AsyncIterator[Browser]:
             await launched.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def signed_in(platform: Platform, browser: Browser) -> Callable[[str], Awaitable[BrowserContext]]:
-    """Return a maker of browser contexts signed in as a local user (once per user and session)."""
+    """Return a maker of browser contexts signed in as a local user (once per user and module)."""
 
     async def make(username: str) -> BrowserContext:
         if username not in platform.contexts:

@@ -92,7 +92,7 @@ async def test_expiry_and_renewal_happen_once_at_their_edges_and_the_jubilaeumsk
         ("m000001", "honour-renewal"): 1,
         ("m000002", "honour-renewal"): 1,
     }
-    assert {d["params"]["honour_title"] for d in mails} == {"Ehrenamtskarte NRW"}
+    assert {d["params"]["honour_kind"] for d in mails} == {"ehrenamtskarte"}
     assert {d["params"]["valid_until"] for d in mails} == {"2031-06-01", "2031-08-30"}
 
     statuses = {d["_id"]: d["status"] for d in await r.db[HONOURS].find({}).to_list(None)}

@@ -116,6 +116,9 @@ async def test_rsvp_page_renders_in_german_and_english_and_refuses_bad_links(run
     assert '<html lang="de">' in page.text
     assert "Ich komme gern" in page.text
     assert 'name="guests"' in page.text
+    head = await r.client.head(f"/rsvp/{token}")  # a mail server's link check asks with HEAD
+    assert head.status_code == 200
+    assert head.headers["content-type"].startswith("text/html")
     english = await r.client.get(f"/rsvp/{token}?lang=en")
     assert '<html lang="en">' in english.text
     assert "I will come" in english.text

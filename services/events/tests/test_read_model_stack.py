@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from engagiert.events.repository import HONOURS, MEMBERS
+from engagiert.events.bench import event_body, seed_members
+from engagiert.events.repository import EVENTS, HONOURS, INVITATIONS, MEMBERS, SEATS_TAKEN
 from engagiert.shared import topics
 from engagiert.shared.contracts import (
     Contact,
@@ -44,9 +45,10 @@ def _snapshot(member_id: str, ags: str, revision: int, given: str) -> MemberSnap
 
 
 async def test_read_model_keeps_no_contact_applies_newer_revisions_once_and_erasure_is_confirmed(
-    running: Running, stack: StackEndpoints, unique: Callable[[str], str]
+    running: Running, stack: StackEndpoints, unique: Callable[[str], str], topic_window: Callable[[str], Any]
 ) -> None:
-    """Snapshots without contact data, newest revision wins, hours counted once, honours proposed, erasure confirmed."""
+    """Snapshots without contact data, newest revision wins, hours counted once, honours proposed; erasure withdraws
+    the open invitation (the next one promoted), revokes the card (its check says so, nameless) and is confirmed."""
     r = running
     member_id = unique("mem")
     today = datetime.now(UTC).date()
@@ -104,6 +106,28 @@ async def test_read_model_keeps_no_contact_applies_newer_revisions_once_and_eras
     )
     assert again.status_code == 409
 
+    # An event for two: the member is invited and accepts with a guest (both seats); a third invitee waits.
+    await seed_members(r.db, r.ags, 2)
+    event = await r.client.post(r.base, json=event_body(capacity=2, guests=1), headers=r.headers)
+    assert event.status_code == 201, event.text
+    event_id = event.json()["id"]
+    for who in (member_id, "m000000", "m000001"):
+        issued = await r.client.post(
+            f"{r.base}/{event_id}/invitations/issue", json={"member_ids": [who]}, headers=r.headers
+        )
+        assert issued.status_code in (200, 201), issued.text
+    mails = r.app.state.use_cases().invitation_mails
+    event_doc = await r.db[EVENTS].find_one({"_id": event_id})
+    assert event_doc is not None
+    rsvp = mails.rsvp_url(f"{event_id}:{member_id}", event_doc["rsvp_deadline"]).rsplit("/", 1)[1]
+    accepted = await r.client.post(f"/rsvp/{rsvp}", data={"answer": "accept", "guests": "1"})
+    assert accepted.status_code == 200, accepted.text
+    assert (await r.db[EVENTS].find_one({"_id": event_id}) or {}).get(SEATS_TAKEN) == 2
+    waiting = await r.db[INVITATIONS].find_one({"_id": f"{event_id}:m000001"})
+    assert waiting is not None
+    assert waiting["status"] == "waitlisted"
+    facts = await topic_window(topics.EVENTS_RECOGNITION).open()
+
     # Erasure removes names and birth date, keeps the anonymous document, and confirms to the registry.
     erased = MemberErased(member_id=member_id, municipality=r.ags, erased_at=datetime.now(UTC))
     await produce_records(stack.kafka_bootstrap_servers, [make_record(erased, source=SOURCE)])
@@ -113,6 +137,33 @@ async def test_read_model_keeps_no_contact_applies_newer_revisions_once_and_eras
         return d if d and d.get("erased") else None
 
     anon = await eventually(gone, timeout=90)
+
+    # It also ends the rest: the open invitation is withdrawn (seats freed, the next one promoted),
+    # the granted card is revoked and its check says so without a name.
+    withdrawn = await r.db[INVITATIONS].find_one({"_id": f"{event_id}:{member_id}"})
+    assert withdrawn is not None
+    assert withdrawn["status"] == "withdrawn"
+    assert (await r.db[EVENTS].find_one({"_id": event_id}) or {}).get(SEATS_TAKEN) == 0
+    promoted = await r.db[INVITATIONS].find_one({"_id": f"{event_id}:m000001"})
+    assert promoted is not None
+    assert promoted["status"] == "invited"
+    assert (await r.db[HONOURS].find_one({"_id": honour_id}) or {}).get("status") == "revoked"
+    revoked = await r.client.get(f"/v1/honours/verify/{code}")
+    assert revoked.status_code == 410
+    assert revoked.json()["reason"] == "revoked"
+    assert "Erika" not in revoked.text
+    assert "Musterfrau" not in revoked.text
+    link = await r.client.get(f"/rsvp/{rsvp}")
+    assert link.status_code == 410
+    assert "zurückgezogen" in link.text
+
+    async def published() -> list[str]:
+        types = [f["type"] for f in await facts.read() if f["data"].get("member_id") in (member_id, "m000001")]
+        wanted = {"de.engagiert.invitation.withdrawn.v1", "de.engagiert.honour.revoked.v1"}
+        return types if wanted <= set(types) else []
+
+    types = await eventually(published, timeout=60)
+    assert "de.engagiert.invitation.promoted.v1" in types
     assert "given_name" not in anon
     assert "family_name" not in anon
     assert "date_of_birth" not in anon

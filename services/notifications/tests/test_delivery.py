@@ -1,15 +1,21 @@
-"""Proofs on the real stack (Kafka, FerretDB, Mailpit): delivery, replay, SMTP outage, consent, erasure, crash bound."""
+"""Proofs on the real stack (Kafka, FerretDB, Mailpit): delivery, replay, SMTP outage, consent, erasure, crash bound, SMTP codes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import shutil
 import signal
+import subprocess
+import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,6 +35,8 @@ from engagiert.shared.contracts import (
     NotificationCancelRequested,
     NotificationRequested,
 )
+from engagiert.shared.contracts.letters import HonourGrantedLetter, InvitationLetter, RsvpReminderLetter
+from engagiert.shared.contracts.members import MunicipalityProfile, MunicipalityProfileChanged, PostalAddress
 from engagiert.shared.envelope import OutgoingRecord, make_record
 from engagiert.shared.testing import (
     ServiceProcess,
@@ -40,11 +48,13 @@ from engagiert.shared.testing import (
     free_port,
     produce_records,
 )
+from engagiert.shared.testing.stack import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 
 AGS = "05774032"
 STAFF = auth_header([AGS], "staff")
+HONOUR = HonourGrantedLetter.example().to_params()
 
 
 def member_record(member_id: str, *, email: str | None, language: str = "de", channels: list[str] | None = None,
@@ -66,7 +76,10 @@ def member_record(member_id: str, *, email: str | None, language: str = "de", ch
 
 def request_record(member_id: str, template: str = "invitation", **extra: Any) -> OutgoingRecord:
     """Return a NotificationRequested record."""
-    params = extra.pop("params", {"event_title": "Empfang zum Ehrenamtstag", "event_date": "05.12.2026"})
+    default = InvitationLetter.example().to_params() | {"event_title": "Empfang zum Ehrenamtstag"}
+    if template == "rsvp-reminder":
+        default = RsvpReminderLetter.example().to_params() | {"event_title": "Empfang zum Ehrenamtstag"}
+    params = extra.pop("params", default)
     return make_record(
         NotificationRequested(municipality=AGS, member_id=member_id, template=template, params=params, **extra),  # type: ignore[arg-type]
         source="/tests",
@@ -173,16 +186,18 @@ async def test_request_arrives_once_in_member_language_with_branding_and_replay_
 
         mails = await eventually(lambda: h.mails_to(address))
         assert len(mails) == 1
-        assert mails[0]["Subject"] == "Invitation: Empfang zum Ehrenamtstag"
+        assert mails[0]["Subject"] == "Invitation: Empfang zum Ehrenamtstag on 5 December 2026"
         full = await h.mail(mails[0]["ID"])
         assert "Stadt Paderborn" in full["HTML"]
         assert "https://www.paderborn.de/logo.png" in full["HTML"]
         assert "Dear Erika Mustermann" in full["Text"]
         assert "Am Abdinghof 11" in full["Text"]
 
+        # The mail server may show the message a moment before the sender's chunk is journaled.
+        await eventually(lambda: _status(h, request.id, "sent"))
         log = await h.deliveries(request_id=request.id)
         assert [(d["status"], d["attempts"]) for d in log] == [("sent", 1)]
-        assert "queued as" in log[0]["answer"]  # the server's answer, from the send journal
+        assert log[0]["answer"] == "250 2.0.0"  # the codes of the server's answer (never its text), from the journal
         assert full["MessageID"] == f"{log[0]['delivery_id']}@engagiert.local"
         sent_fact = f'"{log[0]["delivery_id"]}.sent"'.encode()  # the fact's CloudEvent id, relayed from the journal
         facts = await consume_until(
@@ -200,7 +215,10 @@ async def test_request_arrives_once_in_member_language_with_branding_and_replay_
         await h.requests(marker)
         await eventually(lambda: _has_subject(h, address, "marker"))
         mails = await h.mails_to(address)
-        assert sorted(m["Subject"] for m in mails) == ["Invitation: Empfang zum Ehrenamtstag", "marker"]
+        assert sorted(m["Subject"] for m in mails) == [
+            "Invitation: Empfang zum Ehrenamtstag on 5 December 2026",
+            "marker",
+        ]
         assert len(await h.deliveries(member_id=member_id)) == 2
 
         # Another municipality's staff sees nothing of it.
@@ -209,13 +227,13 @@ async def test_request_arrives_once_in_member_language_with_branding_and_replay_
 
         preview = await h.client.post(
             f"/v1/municipalities/{AGS}/templates/honour-granted/preview",
-            json={"language": "de", "params": {"honour_title": "<Ehrenamtskarte NRW>"}},
+            json={"language": "de", "params": HONOUR | {"honour_kind": "local-award", "honour_title": "<Ehrenpreis>"}},
             headers=STAFF,
         )
         assert preview.status_code == 200, preview.text
         body = preview.json()
-        assert body["subject"] == "Herzlichen Glückwunsch: <Ehrenamtskarte NRW>"
-        assert "&lt;Ehrenamtskarte NRW&gt;" in body["html"]
+        assert body["subject"] == "Herzlichen Glückwunsch: Ihre Auszeichnung „<Ehrenpreis>“"
+        assert "&lt;Ehrenpreis&gt;" in body["html"]
         assert "Stadt Paderborn" in body["html"]
 
 
@@ -297,7 +315,7 @@ async def test_erasure_removes_address_and_content_and_is_confirmed(harness: Any
         member_id = f"m-{uuid.uuid4().hex[:10]}"
         address = f"{member_id}@example.org"
         await h.members(member_record(member_id, email=address))
-        request = request_record(member_id, template="honour-granted", params={"honour_title": "Ehrenamtskarte"})
+        request = request_record(member_id, template="honour-granted", params=HONOUR)
         await h.requests(request)
         await eventually(lambda: _status(h, request.id, "sent"))
         db = h.service.repo
@@ -323,6 +341,7 @@ async def test_erasure_removes_address_and_content_and_is_confirmed(harness: Any
         assert "content" not in delivery
         assert "params" not in delivery
         assert await db.content(delivery_id) is None
+        assert await db.sends.count_documents({f"answers.{delivery_id}": {"$exists": True}}) == 0
         log = await h.deliveries(member_id=member_id)
         assert [d["status"] for d in log] == ["sent"]
         assert log[0]["content_erased"]
@@ -463,3 +482,248 @@ async def _mails_with_subject(stack: StackEndpoints, subject: str) -> list[dict[
 
 async def _at_least(found: Awaitable[list[Any]], n: int) -> bool:
     return len(await found) >= n
+
+
+async def _status_of(h: Harness, request_id: str) -> str | None:
+    log = await h.deliveries(request_id=request_id)
+    return log[0]["status"] if log else None
+
+
+async def test_a_batch_claimed_before_an_erasure_sends_nothing_to_the_erased_member(harness: Any) -> None:
+    """The erased member's message, claimed with a slow batch before the erasure, is suppressed: Mailpit gets none."""
+    # Two messages a second, one connection, chunks of two: the batch of 31 takes about fifteen seconds.
+    async with harness(smtp_rate_per_second=2, smtp_pool_size=1, sender_chunk=2) as h:
+        run = uuid.uuid4().hex[:8]
+        filler, victim = f"m-fill-{run}", f"m-gone-{run}"
+        await h.members(
+            member_record(filler, email=f"{filler}@example.org"), member_record(victim, email=f"{victim}@example.org")
+        )
+        repo = h.service.repo
+        await eventually(lambda: _both_known(repo, filler, victim))
+        at = datetime.now(UTC) + timedelta(seconds=10)  # one due time: one batch, the victim's message last
+        params = {"subject": f"batch {run}", "body": "x"}
+        fill = [request_record(filler, template="generic", params=params, not_before=at) for _ in range(30)]
+        last = request_record(victim, template="generic", params=params, not_before=at + timedelta(milliseconds=1))
+        await h.requests(*fill, last)
+        await eventually(lambda: _count(repo.deliveries, 31))
+        assert datetime.now(UTC) < at, "all queued before they are due: they are claimed as one batch"
+
+        await eventually(lambda: _is(h, last.id, "sending"), what="the victim's message claimed")
+        claims = {d["claim"] async for d in repo.deliveries.find({"status": "sending"}, {"claim": 1})}
+        assert len(claims) == 1, "the victim's message was claimed with the others, as the last of one batch"
+        await h.members(
+            make_record(MemberErased(member_id=victim, municipality=AGS, erased_at=datetime.now(UTC)), source="/t")
+        )
+        await eventually(lambda: _erasing(repo, victim), what="the erasure applied")
+        assert await h.mails_to(f"{victim}@example.org") == [], "the erasure came before the victim's chunk"
+
+        final = await eventually(lambda: _settled(h, last.id), timeout=120)
+        assert (final["status"], final["reason"]) == ("suppressed", "member-erased")
+        assert len(await eventually(lambda: _mails_at_least(h, f"{filler}@example.org", 30), timeout=60)) == 30
+        assert await h.mails_to(f"{victim}@example.org") == []
+        assert await repo.contents.count_documents({"member_id": victim}) == 0
+
+
+async def _both_known(repo: Any, *member_ids: str) -> bool:
+    return len(await repo.contacts_by_id(list(member_ids))) == len(member_ids)
+
+
+async def _is(h: Harness, request_id: str, status: str) -> bool:
+    return await _status_of(h, request_id) == status
+
+
+async def _erasing(repo: Any, member_id: str) -> bool:
+    return bool(await repo.erasing([member_id]))
+
+
+async def _settled(h: Harness, request_id: str) -> dict[str, Any] | None:
+    log = await h.deliveries(request_id=request_id)
+    return log[0] if log and log[0]["status"] not in ("queued", "sending") else None
+
+
+async def _mails_at_least(h: Harness, address: str, n: int) -> list[dict[str, Any]] | None:
+    mails = await h.mails_to(address)
+    return mails if len(mails) >= n else None
+
+
+def _mailpit_binary() -> str | None:
+    """Return the Mailpit the local stack built (``$STACK_DIR/bin``), or one on the PATH."""
+    built = Path(os.environ.get("STACK_DIR") or REPO_ROOT / ".stack") / "bin" / "mailpit"
+    return str(built) if built.exists() else shutil.which("mailpit")
+
+
+@pytest.fixture
+def refusing_mailpit() -> Iterator[int]:
+    """Run a Mailpit of this test's own that refuses every recipient not starting with 'allowed'; yield its SMTP port."""
+    binary = _mailpit_binary()
+    if binary is None:
+        pytest.skip("no mailpit binary: set STACK_DIR to the local stack's folder (deploy/local/stack.sh builds it)")
+    smtp, http = free_port(), free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--smtp",
+            f"127.0.0.1:{smtp}",
+            "--listen",
+            f"127.0.0.1:{http}",
+            "--smtp-allowed-recipients",
+            "^allowed",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"http://127.0.0.1:{http}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                pytest.fail("the test's mailpit did not start")
+            time.sleep(0.1)
+        yield smtp
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def test_an_smtp_failure_keeps_and_publishes_only_the_reply_and_enhanced_status_codes(
+    harness: Any, refusing_mailpit: int, stack: StackEndpoints
+) -> None:
+    """A refused recipient fails with '550 5.1.0' in the log and the fact, never the server's text or the address."""
+    async with harness(smtp_port=refusing_mailpit) as h:
+        member_id = f"m-{uuid.uuid4().hex[:10]}"
+        address = f"refused.{member_id}@example.org"
+        await h.members(member_record(member_id, email=address))
+        request = request_record(member_id, template="generic", params={"subject": "x", "body": "y"})
+        await h.requests(request)
+
+        failed = await eventually(lambda: _settled(h, request.id))
+        assert failed["status"] == "failed"
+        assert failed["answer"] == "550 5.1.0", "the codes only: the text may name the recipient"
+        delivery_id = domain.delivery_id_for(request.id)
+        doc = await h.service.repo.deliveries.find_one({"_id": delivery_id})
+        assert doc is not None
+        assert doc["answer"] == "550 5.1.0"
+        fact_id = f'"{delivery_id}.failed"'.encode()
+        facts = await consume_until(
+            stack.kafka_bootstrap_servers,
+            "notifications.deliveries.v1",
+            lambda recs: any(fact_id in (r.value or b"") for r in recs),
+            timeout=60,
+        )
+        [fact] = [r for r in facts if fact_id in (r.value or b"")]
+        assert json.loads(fact.value)["data"]["reason"] == "550 5.1.0"
+        assert b"mailbox unavailable" not in fact.value
+        assert address.encode() not in fact.value
+
+
+async def test_the_registry_profile_signs_the_invitation_with_reply_to_and_a_calendar_entry(harness: Any) -> None:
+    """The municipality's profile names the sender and the Reply-To; the invitation carries a text/calendar part at 17:00."""
+    async with harness() as h:
+        profile = MunicipalityProfile(
+            ags=AGS,
+            revision=1,
+            name="Stadt Paderborn",
+            kind="Stadt",
+            contact_point_name="Anlaufstelle für ehrenamtliches Engagement",
+            contact_point_email="ehrenamt@paderborn.example",
+            contact_point_phone="05251 88-11000",
+            postal_address=PostalAddress(street="Am Abdinghof 11", postal_code="33098", city="Paderborn"),
+        )
+        member_id = f"m-{uuid.uuid4().hex[:10]}"
+        address = f"{member_id}@example.org"
+        await h.members(
+            make_record(MunicipalityProfileChanged(municipality=AGS, profile=profile), source="/tests"),
+            member_record(member_id, email=address),
+        )
+        await eventually(lambda: _branded(h))
+        await h.requests(request_record(member_id))
+        mails = await eventually(lambda: h.mails_to(address))
+        full = await h.mail(mails[0]["ID"])
+        assert full["From"]["Name"] == "Stadt Paderborn – Anlaufstelle für ehrenamtliches Engagement"
+        assert full["ReplyTo"][0]["Address"] == "ehrenamt@paderborn.example"
+        assert "5. Dezember 2026, 17:00 bis 20:00 Uhr" in full["Text"]
+        assert "Am Abdinghof 11" in full["Text"]
+        calendars = [a for a in full["Attachments"] if a["ContentType"].startswith("text/calendar")]
+        assert len(calendars) == 1, full["Attachments"]
+        async with httpx.AsyncClient(base_url=h.stack.mailpit_api_url, timeout=10) as mp:
+            ics = (await mp.get(f"/api/v1/message/{mails[0]['ID']}/part/{calendars[0]['PartID']}")).content
+        assert b"DTSTART;TZID=Europe/Berlin:20261205T170000" in ics
+
+        # Staff's setting wins over the profile.
+        resp = await h.client.put(f"/v1/municipalities/{AGS}/branding", json={"colour": "#7a1f1f"}, headers=STAFF)
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["colour"] == "#7a1f1f"
+        assert resp.json()["contact_name"] == "Anlaufstelle für ehrenamtliches Engagement"
+
+
+async def _branded(h: Harness) -> bool:
+    resp = await h.client.get(f"/v1/municipalities/{AGS}/branding", headers=STAFF)
+    return resp.status_code == 200 and resp.json().get("email") == "ehrenamt@paderborn.example"
+
+
+async def test_previews_of_the_printed_letter_and_the_certificates_are_pdfs(harness: Any) -> None:
+    """Staff preview every template as a printed letter and both certificates as PDF; other tenants get none."""
+    import io
+
+    from pypdf import PdfReader
+
+    async with harness() as h:
+        letter = await h.client.post(
+            f"/v1/municipalities/{AGS}/templates/invitation/letter.pdf", json={"language": "de"}, headers=STAFF
+        )
+        assert letter.status_code == 200, letter.text
+        assert letter.headers["content-type"] == "application/pdf"
+        text = PdfReader(io.BytesIO(letter.content)).pages[0].extract_text()
+        assert "Einladung: Empfang zum Tag des Ehrenamts" in text
+        assert "Musterstraße 1" in text
+        for kind, heading in (("engagementnachweis", "Engagementnachweis NRW"), ("urkunde", "Urkunde")):
+            resp = await h.client.post(
+                f"/v1/municipalities/{AGS}/certificates/{kind}.pdf", json={"holder": "Jürgen Groß"}, headers=STAFF
+            )
+            assert resp.status_code == 200, resp.text
+            page = PdfReader(io.BytesIO(resp.content)).pages[0].extract_text()
+            assert heading in page
+            assert "Jürgen Groß" in page
+        other = await h.client.post(
+            f"/v1/municipalities/{AGS}/certificates/urkunde.pdf", json={}, headers=auth_header(["05711000"], "staff")
+        )
+        assert other.status_code in (403, 404)
+
+
+async def test_a_member_reached_only_by_post_gets_a_letter_in_the_runs_pdf(harness: Any) -> None:
+    """No e-mail address but consent to post: the log says ``letter`` and the run's PDF has the name and address."""
+    import io
+
+    from pypdf import PdfReader
+
+    async with harness() as h:
+        member_id = f"m-{uuid.uuid4().hex[:10]}"
+        snapshot = MemberSnapshot(
+            member_id=member_id,
+            municipality=AGS,
+            revision=1,
+            given_name="Jürgen",
+            family_name="Groß-Schönebeck",
+            contact=Contact(
+                postal_address=PostalAddress(street="Kötterhagen 17", postal_code="33098", city="Paderborn")
+            ),
+            consent=Consent(channels=["post"]),
+        )
+        await h.members(make_record(MemberRegistered(member=snapshot), source="/tests"))
+        request = request_record(member_id)
+        await h.requests(request)
+        delivery = await eventually(lambda: _status(h, request.id, "letter"))
+        assert delivery["channel"] == "post"
+        runs = (await h.client.get(f"/v1/municipalities/{AGS}/letters", headers=STAFF)).json()
+        run = next(r["run"] for r in runs if r["letters"] >= 1)
+        pdf = await h.client.get(f"/v1/municipalities/{AGS}/letters/{run}.pdf", headers=STAFF)
+        assert pdf.status_code == 200, pdf.text
+        text = PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
+        assert "Jürgen Groß-Schönebeck" in text
+        assert "Kötterhagen 17" in text
+        assert "33098 Paderborn" in text
+        assert "Einladung: Empfang zum Ehrenamtstag" in text
+        assert (await h.client.get(f"/v1/municipalities/{AGS}/letters/nope.pdf", headers=STAFF)).status_code == 404

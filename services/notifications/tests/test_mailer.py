@@ -8,7 +8,13 @@ from email.parser import BytesParser
 import aiosmtplib
 from aiosmtplib.email import flatten_message
 
-from engagiert.notifications.mailer import PermanentSmtpError, TransientSmtpError, _classify_refused, compose
+from engagiert.notifications.mailer import (
+    PermanentSmtpError,
+    TransientSmtpError,
+    _classify_refused,
+    compose,
+    smtp_codes,
+)
 
 
 def test_refused_recipients_are_permanent_for_5xx_and_transient_for_4xx() -> None:
@@ -41,3 +47,15 @@ def test_composed_message_round_trips_umlauts_in_sender_subject_text_and_html() 
     assert body.get_content() == "Mit freundlichen Grüßen\n"
     assert html is not None
     assert html.get_content() == "<p>Mit freundlichen Grüßen</p>"
+
+
+def test_an_answer_keeps_the_reply_and_enhanced_status_codes_never_the_text() -> None:
+    """The server's text can hold the recipient's address: only '550 5.1.1' stays (or the code alone)."""
+    assert smtp_codes(550, "5.1.1 <erika@example.org>: Recipient address rejected") == "550 5.1.1"
+    assert smtp_codes(250, "2.0.0 Ok: queued as 4711") == "250 2.0.0"
+    assert smtp_codes(250, "Ok: queued as 4711") == "250"
+    assert smtp_codes(451, "4.7.1x greylisted") == "451"
+    refused = aiosmtplib.SMTPRecipientsRefused(
+        [aiosmtplib.SMTPRecipientRefused(550, "5.1.1 <erika@example.org> unknown", "erika@example.org")]
+    )
+    assert _classify_refused(refused).answer == "550 5.1.1"

@@ -6,6 +6,7 @@ import pytest
 
 from engagiert.notifications import domain
 from engagiert.notifications.rendering import Renderer, UnknownTemplate
+from engagiert.shared.contracts.letters import LETTERS, InvitationLetter
 
 BRANDING = {"name": "Stadt Paderborn", "signature": "Anlaufstelle Ehrenamt", "logo_url": "https://example.org/l.png"}
 MEMBER = {"given_name": "Erika", "family_name": "Mustermann"}
@@ -16,7 +17,7 @@ MEMBER = {"given_name": "Erika", "family_name": "Mustermann"}
 def test_every_template_renders_in_every_language(name: str, language: str) -> None:
     """Each kind has a subject, a text and an HTML body with the branding, in German and English."""
     msg = Renderer().render(
-        name, language=language, params={"event_title": "Empfang"}, member=MEMBER, branding=BRANDING
+        name, language=language, params=LETTERS[name].example().to_params(), member=MEMBER, branding=BRANDING
     )
     assert msg.subject
     assert "\n" not in msg.subject
@@ -29,7 +30,11 @@ def test_every_template_renders_in_every_language(name: str, language: str) -> N
 def test_html_escapes_parameters_and_text_keeps_them() -> None:
     """A parameter cannot inject markup into the HTML part."""
     msg = Renderer().render(
-        "invitation", language="de", params={"event_title": "<script>x</script>"}, member=MEMBER, branding=BRANDING
+        "invitation",
+        language="de",
+        params=InvitationLetter.example().to_params() | {"event_title": "<script>x</script>"},
+        member=MEMBER,
+        branding=BRANDING,
     )
     assert "<script>" not in msg.html
     assert "&lt;script&gt;" in msg.html

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
 
 from engagiert.registry import domain
+from engagiert.registry.config import RegistrySettings
 from engagiert.registry.domain import HoursEntry, HoursIn, MemberCreate, Period
-from engagiert.shared.contracts import Engagement
+from engagiert.shared.contracts import Consent, Engagement
 
 
 def _eng(since: str, until: str | None = None, field: str = "Sport") -> Engagement:
@@ -137,6 +138,73 @@ def test_member_document_carries_lookup_keys() -> None:
     assert doc["email_key"] == "anna@example.de"
     assert doc["ext_keys"] == ["vereinsflieger:42"]
     assert doc["search"] == "anna schmidt"
+
+
+NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+
+
+def test_a_system_may_narrow_consent_and_grant_only_what_was_never_withdrawn() -> None:
+    """Inbound consent: narrowing always applies; a new channel only by own reference and if not withdrawn."""
+    current = Consent(channels=["email", "post"], given_at=NOW, source="Formular")
+    narrowed = domain.inbound_consent(current, ["email"], blocked=[], may_grant=False, source="x", now=NOW)
+    assert narrowed is not None
+    assert narrowed.channels == ["email"]
+    assert narrowed.source == "Formular"
+    assert domain.inbound_consent(current, ["post", "email"], blocked=[], may_grant=True, source="x", now=NOW) is None
+    wider = domain.inbound_consent(current, ["email", "phone"], blocked=[], may_grant=True, source="x", now=NOW)
+    assert wider is not None
+    assert wider.channels == ["email", "phone"]
+    blocked = domain.inbound_consent(
+        current, ["email", "phone"], blocked=["phone"], may_grant=True, source="x", now=NOW
+    )
+    assert blocked is not None
+    assert blocked.channels == ["email"], "phone was withdrawn: the system cannot grant it"
+    assert (
+        domain.inbound_consent(current, ["email", "post", "phone"], blocked=[], may_grant=False, source="x", now=NOW)
+        is None
+    )
+    none = domain.inbound_consent(current, [], blocked=[], may_grant=True, source="x", now=NOW)
+    assert none is not None
+    assert none.withdrawn_at == NOW
+
+
+def test_withdrawn_channels_follow_withdrawals_and_staff_grants() -> None:
+    """A full withdrawal blocks every channel; staff granting one unblocks that one; dropping one blocks it."""
+    gone = domain.withdrawn(Consent(channels=["email"], given_at=NOW), now=NOW)
+    assert domain.withdrawn_channels({"consent": gone.model_dump(mode="json")}) == ["email", "post", "phone"]
+    regranted = Consent(channels=["post"], given_at=NOW)
+    assert domain.withdrawn_after(["email", "post", "phone"], gone, regranted) == ["email", "phone"]
+    dropped = Consent(channels=["email"], given_at=NOW)
+    assert domain.withdrawn_after([], Consent(channels=["email", "post"]), dropped) == ["post"]
+
+
+def test_erased_marks_are_salted_hashes_per_municipality() -> None:
+    """The same identity key hashes alike under one salt and municipality, differently under another salt or AGS."""
+    keys = domain.identity_keys(email="ole@example.org", name_dob=None, ext_keys=["agentur:1"])
+    assert keys == ["e:ole@example.org", "x:agentur:1"]
+    salt = b"s" * 32
+    marks = domain.erased_marks("05774032", keys, salt=salt)
+    assert len(marks) == 2
+    assert all(len(m) == 64 and "ole" not in m for m in marks)
+    assert marks == domain.erased_marks("05774032", keys, salt=salt)
+    assert not set(marks) & set(domain.erased_marks("05711000", keys, salt=salt))
+    assert not set(marks) & set(domain.erased_marks("05774032", keys, salt=b"t" * 32))
+
+
+def test_production_needs_an_erasure_salt_of_its_own_of_32_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """REGISTRY_ERASURE_SALT: the local default and short salts refuse to start in production."""
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("AUTH_JWKS_URL", "https://idp.example/realms/x/protocol/openid-connect/certs")
+    monkeypatch.setenv("AUTH_ISSUER", "https://idp.example/realms/x")
+    monkeypatch.setenv("AUTH_LOCAL_KEY", "")
+    monkeypatch.setenv("LINK_SECRET", "s3cr3t-of-the-operator-" + "x" * 32)
+    with pytest.raises(ValidationError, match="REGISTRY_ERASURE_SALT"):
+        RegistrySettings()
+    monkeypatch.setenv("REGISTRY_ERASURE_SALT", "too-short")
+    with pytest.raises(ValidationError, match="REGISTRY_ERASURE_SALT"):
+        RegistrySettings()
+    monkeypatch.setenv("REGISTRY_ERASURE_SALT", "x" * 32)
+    assert RegistrySettings().erasure_salt.get_secret_value() == "x" * 32
 
 
 def test_running_figures_give_the_totals_of_every_entry() -> None:

@@ -211,3 +211,38 @@ async def test_invalid_input_gets_a_4xx_problem(registry: Registry) -> None:
     for response, status in cases:
         assert response.status_code == status, response.text
         assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_municipality_publishes_its_profile_when_created_and_changed(registry: Registry) -> None:
+    """Name, kind, contact point, address, website and logo travel as municipality.profile-changed, newest revision last."""
+    import random
+
+    c = registry.client
+    ags = f"05{random.randrange(10**6):06d}"
+    body = {
+        "ags": ags,
+        "name": "Stadt Paderborn",
+        "kind": "Stadt",
+        "contact_point_name": "Anlaufstelle für ehrenamtliches Engagement",
+        "contact_point_email": "ehrenamt@paderborn.example",
+        "contact_point_phone": "05251 88-11000",
+        "postal_address": {"street": "Am Abdinghof 11", "postal_code": "33098", "city": "Paderborn"},
+        "website": "https://www.paderborn.example/ehrenamt",
+    }
+    r = await c.post("/v1/municipalities", json=body, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    r = await c.patch(
+        f"/v1/municipalities/{ags}", json={"logo_url": "https://www.paderborn.example/logo.png"}, headers=ADMIN
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["revision"] == 2
+    facts = await _facts(registry.bootstrap, REGISTRY_MEMBERS, ags, 2)
+    assert [e.type for e in facts] == ["de.engagiert.municipality.profile-changed.v1"] * 2
+    first, second = (e.data.profile for e in facts)
+    assert (first.revision, second.revision) == (1, 2)
+    assert first.contact_point_name == "Anlaufstelle für ehrenamtliches Engagement"
+    assert first.postal_address is not None
+    assert first.postal_address.city == "Paderborn"
+    assert first.logo_url is None
+    assert str(second.logo_url) == "https://www.paderborn.example/logo.png"
+    assert all(e.municipality == ags for e in facts)

@@ -99,7 +99,7 @@ async def _more_than(db, n: int) -> bool:
 async def test_poison_records_go_to_the_dlq_and_the_valid_ones_behind_them_are_applied(
     stack: StackEndpoints, kafka_topic, fresh_db, unique
 ) -> None:
-    """Not JSON, not a CloudEvent, unknown type, bad data: each dead-lettered with a reason; valid ones applied."""
+    """Not JSON, no specversion, unknown type, bad data: each dead-lettered with a reason; valid ones applied."""
     topic = await kafka_topic("test.poison", partitions=1)
     valid = [status_event(i, key="m1") for i in range(5)]
     not_json = (
@@ -108,7 +108,9 @@ async def test_poison_records_go_to_the_dlq_and_the_valid_ones_behind_them_are_a
         b"\x00this is not json",
         [("content-type", b"application/cloudevents+json")],
     )
-    not_ce = (topic, b"m1", json.dumps({"hello": "world"}).encode(), [])
+    # A valid event but for its missing specversion: the SDK would fill in "1.0"; we refuse it.
+    stripped = {k: v for k, v in json.loads(status_event(99, key="m1").value).items() if k != "specversion"}
+    not_ce = (topic, b"m1", json.dumps(stripped).encode(), [("content-type", b"application/cloudevents+json")])
     unknown = (topic, b"m1", json.dumps({"specversion": "1.0", "id": "u1", "source": "/x", "type": "de.engagiert.nope.v1", "data": {}}).encode(), [])  # fmt: skip
     bad_data = (topic, b"m1", valid[0].value.replace(b'"05774032"', b'"Paderborn"').replace(valid[0].id.encode(), b"bad-1"), [])  # fmt: skip
     as_tuples = [(topic, v.key.encode(), v.value, list(v.headers.items())) for v in valid]

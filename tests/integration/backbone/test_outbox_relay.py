@@ -167,3 +167,41 @@ async def test_a_failing_collection_does_not_hold_back_the_others(fresh_db: Any)
     assert sorted(publisher.sent) == sorted(f"h{i}" for i in range(10))
     assert await healthy.count_documents({PENDING: True}) == 0
     assert await broken.count_documents({PENDING: True}) == 1, "the broken entry stays where it is"
+
+
+class _RefusingPublisher:
+    """A broker that refuses every record (for example, records too large for it)."""
+
+    async def send_many(self, records: Sequence[OutgoingRecord]) -> None:
+        raise RuntimeError("refused")
+
+
+async def test_a_relay_that_cannot_publish_reports_a_stall_and_the_entries_age(fresh_db: Any) -> None:
+    """Pending entries that never go out: the relay shows no progress and the oldest entry's age; an idle relay never stalls."""
+    from datetime import UTC, datetime
+
+    from prometheus_client import REGISTRY
+
+    from engagiert.shared.contracts import MemberErased
+    from engagiert.shared.envelope import make_record
+
+    coll = fresh_db["stuck"]
+    relay = OutboxRelay(collections=[coll], publisher=_RefusingPublisher(), poll_seconds=0.05)  # type: ignore[arg-type]
+    await relay.start()
+    try:
+        await asyncio.sleep(0.3)
+        assert not relay.stalled(0.1), "an idle relay with nothing pending is not stalled"
+        erased = MemberErased(member_id="m-stuck", municipality="05774032", erased_at=datetime.now(UTC))
+        record = make_record(erased, source="/engagiert/test")
+        await coll.insert_one({"_id": "x", **outbox_fields([record])})
+        relay.notify()
+        await asyncio.sleep(1.0)
+        assert relay.stalled(0.5)
+        age = REGISTRY.get_sample_value("engagiert_outbox_oldest_pending_seconds", {"collection": coll.name})
+        assert age is not None
+        assert age >= 0.5
+        await coll.update_one({"_id": "x"}, {"$set": {OUTBOX: [], PENDING: False}})
+        await asyncio.sleep(1.0)
+        assert not relay.stalled(0.5), "once nothing is pending, the relay is not stalled"
+    finally:
+        await relay.stop()

@@ -194,8 +194,17 @@ spec:
                 secretKeyRef:
                   name: {{ $root.Values.linkSecret.existingSecret }}
                   key: {{ $root.Values.linkSecret.key }}
+            - name: TRUSTED_PROXIES
+              value: {{ $root.Values.trustedProxies | quote }}
             - name: {{ $prefix }}_GRACEFUL_TIMEOUT_SECONDS
               value: {{ $svc.gracefulTimeoutSeconds | quote }}
+            {{- if eq $name "events" }}
+            - name: EVENTS_CARD_SIGNING_KEYS
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $root.Values.cardSigningKeys.existingSecret }}
+                  key: {{ $root.Values.cardSigningKeys.key }}
+            {{- end }}
             {{- if eq $name "notifications" }}
             {{- $m := $root.Values.mail }}
             - name: NOTIFICATIONS_SMTP_HOST

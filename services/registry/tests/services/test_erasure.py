@@ -9,8 +9,9 @@ from bson import json_util
 
 from engagiert.shared.contracts import ConfirmErasure, ExternalRef, RegisterMember, ReportHours
 from engagiert.shared.envelope import make_record, parse_record
+from engagiert.shared.messaging.dlq import H_ERROR, H_REASON
 from engagiert.shared.testing import consume_until, produce_records
-from engagiert.shared.topics import REGISTRY_MEMBERS
+from engagiert.shared.topics import REGISTRY_MEMBERS, dlq
 
 from ..conftest import PADERBORN, READER_PB, STAFF_PB, Registry, member_body, wait_until
 
@@ -98,18 +99,53 @@ async def _outbox_drained(registry: Registry) -> bool:
     return True
 
 
-async def test_inbound_register_after_erasure_creates_a_new_member(registry: Registry) -> None:
-    """The erased person's tombstone is never revived: a later registration is a new member."""
+async def test_the_erased_stay_erased_until_staff_register_them_again_on_purpose(registry: Registry) -> None:
+    """After erasure an inbound command is dead-lettered, an import row refused, a plain POST 409; the flag works."""
+    c = registry.client
+    base = f"/v1/municipalities/{PADERBORN}"
     ref = ExternalRef(system="agentur", id="again-1")
-    cmd = RegisterMember(municipality=PADERBORN, external_ref=ref, given_name="Ole", family_name="Brandt")
+    cmd = RegisterMember(
+        municipality=PADERBORN, external_ref=ref, given_name="Ole", family_name="Brandt", email="ole.brandt@example.org"
+    )
     await produce_records(registry.bootstrap, [make_record(cmd, source="urn:agentur")], topic=registry.inbound_topic)
     first = await wait_until(lambda: registry.db["members"].find_one({"ext_keys": "agentur:again-1"}))
-    assert (
-        await registry.client.delete(f"/v1/municipalities/{PADERBORN}/members/{first['_id']}", headers=STAFF_PB)
-    ).status_code == 202
-    await produce_records(registry.bootstrap, [make_record(cmd, source="urn:agentur")], topic=registry.inbound_topic)
-    second = await wait_until(lambda: registry.db["members"].find_one({"ext_keys": "agentur:again-1"}))
-    assert second["_id"] != first["_id"]
+    assert (await c.delete(f"{base}/members/{first['_id']}", headers=STAFF_PB)).status_code == 202
+    tombstone = await registry.db["members"].find_one({"_id": first["_id"]})
+    assert tombstone is not None
+    assert len(tombstone["erased_marks"]) == 2, "e-mail and external reference, salted and hashed"
+    assert not any("brandt" in m or "again-1" in m for m in tombstone["erased_marks"])
+
+    # The same reference, and a new reference with the erased e-mail (case and blanks differ): both refused.
+    other = cmd.model_copy(
+        update={"external_ref": ExternalRef(system="verein", id="9"), "email": "Ole.Brandt@Example.org"}
+    )
+    again = [make_record(cmd, source="urn:agentur"), make_record(other, source="urn:verein")]
+    await produce_records(registry.bootstrap, again, topic=registry.inbound_topic)
+    dead = await consume_until(registry.bootstrap, dlq(registry.inbound_topic), lambda rs: len(rs) >= 2, timeout=90)
+    for rec in dead:
+        headers = dict(rec.headers)
+        assert headers[H_REASON] == b"handler-rejected"
+        assert headers[H_ERROR].decode().startswith("PermanentError: previously-erased")
+        assert b"Brandt" not in headers[H_ERROR]
+    assert await registry.db["members"].count_documents({"erased": {"$ne": True}}) == 0
+
+    row = "given_name,family_name,email\nOla,Brandt,OLE.BRANDT@example.org\nNeue,Person,neu@example.org\n"
+    files = {"file": ("m.csv", row.encode(), "text/csv")}
+    imported = await c.post(f"{base}/members/import", files=files, headers=STAFF_PB)
+    assert imported.status_code == 422, imported.text
+    [error] = imported.json()["errors"]
+    assert error["line"] == 2
+    assert "erased" in error["errors"][0]
+    assert "allow_previously_erased=true" in error["errors"][0]
+    assert await registry.db["members"].count_documents({"erased": {"$ne": True}}) == 0
+
+    body = member_body("Ole", given_name="Ole", family_name="Brandt", contact={"email": "ole.brandt@example.org"})
+    refused = await c.post(f"{base}/members", json=body, headers=STAFF_PB)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["title"] == "Previously erased"
+    back = await c.post(f"{base}/members", params={"allow_previously_erased": "true"}, json=body, headers=STAFF_PB)
+    assert back.status_code == 201, back.text
+    assert back.json()["member_id"] != first["_id"], "a new member, never the tombstone revived"
 
 
 async def _count_is(registry: Registry, member_id: str, count: int) -> bool:

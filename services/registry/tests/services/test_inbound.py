@@ -135,3 +135,76 @@ async def test_commands_that_cannot_apply_are_dead_lettered_with_a_reason(regist
     assert "email" in errors
     assert "not-an-address" not in errors, "the reason names the field, never the value"
     await wait_until(lambda: _members(registry))
+
+
+async def _member(registry: Registry, member_id: str) -> dict[str, Any]:
+    r = await registry.client.get(f"/v1/municipalities/{PADERBORN}/members/{member_id}", headers=READER_PB)
+    return dict(r.json())
+
+
+async def test_a_system_never_grants_again_a_consent_the_member_withdrew(registry: Registry) -> None:
+    """Consent withdrawn over HTTP stays withdrawn when the member's system sends consent again; staff may grant it."""
+    await produce_records(registry.bootstrap, [make_record(_register(), source=SOURCE)], topic=registry.inbound_topic)
+    [member] = await wait_until(lambda: _members(registry))
+    mid = member["member_id"]
+    assert member["consent"]["channels"] == ["email"]
+    withdrawn = await registry.client.post(
+        f"/v1/municipalities/{PADERBORN}/members/{mid}/consent/withdraw", headers=STAFF_PB
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+
+    again = _register(phone="05251 4711", consent_channels=["email", "post"])
+    await produce_records(registry.bootstrap, [make_record(again, source=SOURCE)], topic=registry.inbound_topic)
+
+    async def applied() -> dict[str, Any] | None:
+        got = await _member(registry, mid)
+        return got if got["contact"].get("phone") == "05251 4711" else None
+
+    got = await wait_until(applied)
+    assert got["consent"]["channels"] == []
+    assert got["consent"]["withdrawn_at"] is not None
+
+    body = {"consent": {"channels": ["post"], "source": "Anruf in der Anlaufstelle"}}
+    r = await registry.client.patch(f"/v1/municipalities/{PADERBORN}/members/{mid}", json=body, headers=STAFF_PB)
+    assert r.status_code == 200, r.text
+    assert r.json()["consent"]["channels"] == ["post"], "staff grant consent again on purpose"
+    more = _register(phone="05251 4712", consent_channels=["email", "post"])
+    await produce_records(registry.bootstrap, [make_record(more, source=SOURCE)], topic=registry.inbound_topic)
+    got = await wait_until(lambda: _phone_is(registry, mid, "05251 4712"))
+    assert got["consent"]["channels"] == ["post"], "e-mail stays withdrawn for the system; staff granted post only"
+
+
+async def _phone_is(registry: Registry, mid: str, phone: str) -> dict[str, Any] | None:
+    got = await _member(registry, mid)
+    return got if got["contact"].get("phone") == phone else None
+
+
+async def test_a_system_matching_a_member_by_e_mail_links_but_neither_overwrites_nor_grants(registry: Registry) -> None:
+    """A command that finds a member only by e-mail adds its reference; names, contact and consent stay as they are."""
+    c = registry.client
+    body = member_body(7)
+    body["contact"]["phone"] = "05251 0007"
+    mid = (await c.post(f"/v1/municipalities/{PADERBORN}/members", json=body, headers=STAFF_PB)).json()["member_id"]
+    r = await c.post(f"/v1/municipalities/{PADERBORN}/members/{mid}/consent/withdraw", headers=STAFF_PB)
+    assert r.status_code == 200, r.text
+
+    cmd = _register(
+        external_ref=ExternalRef(system="fremdsystem", id="1"),
+        email="anna7@example.org",
+        given_name="Someone",
+        family_name="Else",
+        phone="0170 666",
+        consent_channels=["email", "phone"],
+    )
+    await produce_records(registry.bootstrap, [make_record(cmd, source=SOURCE)], topic=registry.inbound_topic)
+
+    async def linked() -> dict[str, Any] | None:
+        got = await _member(registry, mid)
+        return got if got["external_refs"] else None
+
+    got = await wait_until(linked)
+    assert (got["given_name"], got["family_name"]) == ("Anna7", "Schmidt")
+    assert got["contact"]["phone"] == "05251 0007"
+    assert got["consent"]["channels"] == []
+    assert got["consent"]["withdrawn_at"] is not None
+    assert len(await _members(registry)) == 1

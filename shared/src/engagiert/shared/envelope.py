@@ -172,11 +172,17 @@ def parse_record(
     hdrs = _headers_dict(headers)
     message = ce_kafka.KafkaMessage(headers=hdrs, key=key, value=value or b"")
     binary = any(h.lower().startswith("ce_") for h in hdrs)
-    if not binary:
+    if binary:
+        # The SDK fills a missing specversion with "1.0"; without one it is not a CloudEvent.
+        if not any(h.lower() == "ce_specversion" and v for h, v in hdrs.items()):
+            raise EnvelopeError("not-a-cloudevent", "binary mode without a ce_specversion header")
+    else:
         try:
-            json.loads(message.value)
+            document = json.loads(message.value)
         except (ValueError, UnicodeDecodeError) as exc:
             raise EnvelopeError("not-json", f"value is not JSON ({exc.__class__.__name__})") from None
+        if not isinstance(document, dict) or not document.get("specversion"):
+            raise EnvelopeError("not-a-cloudevent", "structured mode without a specversion attribute")
     try:
         event = ce_kafka.from_kafka(message, _FORMAT, CloudEvent)
     except (BaseCloudEventException, ValueError, TypeError, KeyError, AttributeError) as exc:

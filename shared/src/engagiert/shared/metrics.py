@@ -32,6 +32,15 @@ OUTBOX_PENDING = Gauge(
     "Documents with unpublished outbox entries",
     ["collection"],
 )
+OUTBOX_OLDEST_PENDING_SECONDS = Gauge(
+    "engagiert_outbox_oldest_pending_seconds",
+    "Age of the oldest unpublished outbox entry the relay's last batch saw (0 when none is pending)",
+    ["collection"],
+)
+OUTBOX_SECONDS_SINCE_PROGRESS = Gauge(
+    "engagiert_outbox_seconds_since_progress",
+    "Seconds since the relay last drained every collection (0 while nothing is pending)",
+)
 DLQ_PUBLISH_FAILURES = Counter(
     "engagiert_dlq_publish_failures_total",
     "Attempts to publish a dead-letter record that failed (retried with backoff)",

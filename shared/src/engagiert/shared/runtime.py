@@ -265,6 +265,9 @@ class ServiceRuntime:
         if stalled:
             log.warning("consumers_stalled", topics=stalled, stall_seconds=self.settings.consumer_stall_seconds)
         checks["outbox_relay"] = self.relay.running or not self._outbox_collections
+        checks["outbox_progress"] = not self.relay.stalled(self.settings.consumer_stall_seconds)
+        if not checks["outbox_progress"]:
+            log.warning("outbox_relay_stalled", stall_seconds=self.settings.consumer_stall_seconds)
         return checks
 
     def _ops_router(self) -> APIRouter:

@@ -10,7 +10,7 @@ import httpx
 from fastapi import Depends, Request
 
 from engagiert.console import clients
-from engagiert.console.errors import LoginRequired, PageForbidden, PageNotFound
+from engagiert.console.errors import LoginRequired, MunicipalityMissing, PageForbidden, PageNotFound
 from engagiert.console.oidc import OAuthError, Oidc, Tokens, User
 from engagiert.shared.logging import get_logger
 
@@ -83,7 +83,11 @@ async def tenant(ags: str, request: Request, user: CurrentUser, api: Services) -
     names: dict[str, tuple[float, str]] = request.app.state.municipality_names
     cached = names.get(ags)
     if cached is None or time.monotonic() - cached[0] > _NAME_TTL_SECONDS:
-        municipality = await api.registry.municipality(ags)
+        try:
+            municipality = await api.registry.municipality(ags)
+        except clients.NotFound:
+            # One of the user's own municipalities: saying it is missing confirms nothing to anyone else.
+            raise MunicipalityMissing from None
         cached = (time.monotonic(), municipality.name)
         names[ags] = cached
     found = Tenant(ags=ags, name=cached[1])

@@ -24,6 +24,10 @@ class PageNotFound(Exception):
     """The page does not exist for this user (also: another municipality's page)."""
 
 
+class MunicipalityMissing(Exception):
+    """One of the user's municipalities is not (yet) in the registry: a network admin creates it."""
+
+
 class PageForbidden(Exception):
     """The user's role may not do this (a reader who tries to write)."""
 
@@ -57,6 +61,11 @@ def install_error_pages(app: FastAPI) -> None:
     @app.exception_handler(clients.NotFound)
     async def _not_found(request: Request, _exc: Exception) -> Response:
         return error_page(request, 404, title="errors.not_found_title", message="errors.not_found")
+
+    @app.exception_handler(MunicipalityMissing)
+    async def _missing(request: Request, _exc: Exception) -> Response:
+        title, message = "errors.municipality_missing_title", "errors.municipality_missing"
+        return error_page(request, 404, title=title, message=message)
 
     @app.exception_handler(PageForbidden)
     @app.exception_handler(clients.Forbidden)

@@ -170,7 +170,7 @@ def matches(
 
 # -- seats and the waitlist --------------------------------------------------------------------
 
-InvitationStatus = Literal["invited", "waitlisted", "accepted", "declined"]
+InvitationStatus = Literal["invited", "waitlisted", "accepted", "declined", "withdrawn"]
 OFFERED: tuple[InvitationStatus, ...] = ("invited", "accepted")
 
 
@@ -194,11 +194,11 @@ def reminder_at(rsvp_deadline: datetime, hours_before: float, now: datetime) -> 
 # -- signed links and codes --------------------------------------------------------------------
 
 LinkPurpose = Literal["rsvp", "card"]
-LinkFailure = Literal["malformed", "forged", "expired"]
+LinkFailure = Literal["malformed", "forged", "expired", "revoked"]
 
 
 class LinkError(ValueError):
-    """A signed link or code that is malformed, forged or altered, or expired; ``reason`` says which."""
+    """A signed link or code that is malformed, forged or altered, expired, or revoked; ``reason`` says which."""
 
     def __init__(self, reason: LinkFailure) -> None:
         super().__init__(reason)

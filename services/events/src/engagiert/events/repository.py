@@ -157,6 +157,11 @@ class Repository:
         )
         return await cursor.to_list(None)
 
+    async def open_invitations_of_member(self, member_id: str) -> list[Doc]:
+        """Return a member's invitations that still hold or wait for a place (invited, waitlisted, accepted)."""
+        filter_ = {"member_id": member_id, "status": {"$in": ["invited", "waitlisted", "accepted"]}}
+        return await self.invitations.find(filter_, {"_outbox": 0}).to_list(None)
+
     async def first_waitlisted(self, event_id: str) -> Doc | None:
         """Return the waitlisted invitation that is next in line."""
         cursor = self.invitations.find({"event_id": event_id, "status": "waitlisted"}, {"_outbox": 0})
@@ -235,6 +240,11 @@ class Repository:
         if status:
             filter_["status"] = status
         return await self.honours.find(filter_, {"_outbox": 0}).sort("_id", ASCENDING).to_list(None)
+
+    async def live_honours_of_member(self, member_id: str) -> list[Doc]:
+        """Return a member's proposed and granted honours."""
+        filter_ = {"member_id": member_id, "status": {"$in": ["proposed", "granted"]}}
+        return await self.honours.find(filter_, {"_outbox": 0}).to_list(None)
 
     async def update_honour(self, filter_: Doc, update: Doc) -> Doc | None:
         """Apply a guarded update to an honour; return the new document or None."""

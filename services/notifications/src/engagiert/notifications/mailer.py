@@ -2,17 +2,20 @@
 
 Errors are sorted in two kinds: :class:`TransientSmtpError` (the server is away, a 4xx answer,
 a dropped connection: try again later) and :class:`PermanentSmtpError` (a 5xx answer, an
-unknown recipient: never try again).
+unknown recipient: never try again). An answer keeps only the reply code and the enhanced status
+code (``550 5.1.1``), never the server's text: that text can hold the recipient's address.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass, field
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
+from email.mime.image import MIMEImage
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import formataddr, formatdate, parseaddr
@@ -24,8 +27,17 @@ from engagiert.shared.logging import get_logger
 log = get_logger(__name__)
 
 
+_ENHANCED_STATUS = re.compile(r"\s*([245]\.\d{1,3}\.\d{1,3})(?!\S)")
+
+
+def smtp_codes(code: int, message: str | None) -> str:
+    """Return an SMTP answer's reply code and enhanced status code (``550 5.1.1``), dropping the text."""
+    match = _ENHANCED_STATUS.match(message or "")
+    return f"{code} {match.group(1)}" if match else str(code)
+
+
 class SmtpError(Exception):
-    """A message was not accepted; ``answer`` is what the server (or the socket) said."""
+    """A message was not accepted; ``answer`` holds the codes of the server's answer, or the kind of socket error."""
 
     def __init__(self, answer: str) -> None:
         super().__init__(answer)
@@ -45,30 +57,71 @@ _UTF8_QP.body_encoding = QP
 
 
 def compose(
-    *, sender: str, to: str, subject: str, text: str, html: str, message_id: str, headers: dict[str, str]
+    *,
+    sender: str,
+    to: str,
+    subject: str,
+    text: str,
+    html: str,
+    message_id: str,
+    headers: dict[str, str],
+    reply_to: str | None = None,
+    calendar: bytes | None = None,
+    calendar_method: str | None = None,
+    images: dict[str, bytes] | None = None,
 ) -> Message:
-    """Return a multipart/alternative message with a plain text and an HTML part (UTF-8, quoted-printable).
+    """Return the message: plain text and HTML as alternatives (UTF-8, quoted-printable), with its attachments.
 
+    ``multipart/alternative`` alone when there is nothing else; inline images make the HTML part
+    ``multipart/related``; a calendar entry makes the whole ``multipart/mixed`` with a
+    ``text/calendar; method=...`` attachment (RFC 6047), which mail programs offer to add to the calendar.
     Built with the compat32 classes: building and flattening one costs about a fifth of an
     ``EmailMessage``'s, whose generator deep-copies every part with 8-bit text (any umlaut).
     """
-    msg = MIMEMultipart("alternative")
+    body: Message = MIMEMultipart("alternative")
+    body.attach(_text_part("plain", text))
+    html_part = _text_part("html", html)
+    if images:
+        related = MIMEMultipart("related")
+        related.attach(html_part)
+        for cid, png in images.items():
+            image = MIMEImage(png, "png")
+            image["Content-ID"] = f"<{cid}>"
+            image.add_header("Content-Disposition", "inline", filename=f"{cid}.png")
+            related.attach(image)
+        body.attach(related)
+    else:
+        body.attach(html_part)
+    msg = body
+    if calendar is not None:
+        msg = MIMEMultipart("mixed")
+        msg.attach(body)
+        msg.attach(_calendar_part(calendar, calendar_method or "REQUEST"))
     name, address = parseaddr(sender)
     msg["From"] = formataddr((name, address), charset="utf-8")
     msg["To"] = to
+    if reply_to:
+        reply_name, reply_address = parseaddr(reply_to)
+        msg["Reply-To"] = formataddr((reply_name, reply_address), charset="utf-8")
     msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = message_id
     for key, value in headers.items():
         msg[key] = value
-    msg.attach(_text_part("plain", text))
-    msg.attach(_text_part("html", html))
     return msg
 
 
 def _text_part(subtype: str, body: str) -> Message:
     part = MIMENonMultipart("text", subtype, charset="utf-8")
     part.set_payload(body, _UTF8_QP)
+    return part
+
+
+def _calendar_part(content: bytes, method: str) -> Message:
+    filename = "absage.ics" if method == "CANCEL" else "termin.ics"
+    part = MIMENonMultipart("text", "calendar", charset="utf-8", method=method, name=filename)
+    part.set_payload(content.decode("utf-8"), _UTF8_QP)
+    part.add_header("Content-Disposition", "attachment", filename=filename)
     return part
 
 
@@ -120,7 +173,7 @@ class SmtpMailer:
             smtp.close()
 
     async def send(self, message: Message) -> str:
-        """Send ``message``; return the server's answer, or raise a transient or permanent error."""
+        """Send ``message``; return the codes of the server's answer, or raise a transient or permanent error."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.pool_size)
             self._limiter = RateLimiter(self.rate_per_second)
@@ -139,19 +192,19 @@ class SmtpMailer:
             except aiosmtplib.SMTPResponseException as exc:
                 # The server answered: the connection may be reused after a RSET (4xx/5xx on one message).
                 await self._reset_or_drop(smtp, generation)
-                answer = f"{exc.code} {exc.message}"
+                answer = smtp_codes(exc.code, exc.message)
                 if 500 <= exc.code < 600:
                     raise PermanentSmtpError(answer) from None
                 raise TransientSmtpError(answer) from None
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                 if smtp is not None:
                     smtp.close()
-                raise TransientSmtpError(f"{type(exc).__name__}: {exc}"[:300]) from None
+                raise TransientSmtpError(type(exc).__name__) from None  # its text may name the server or the recipient
             self._release(smtp, generation)
             if refused:
                 codes = sorted({code for code, _ in refused.values()})
                 raise PermanentSmtpError(f"recipients refused: {codes}")
-            return answer
+            return smtp_codes(250, answer)  # a message is accepted with 250 at the end of DATA
 
     async def close(self) -> None:
         """Quit every pooled connection."""
@@ -196,7 +249,7 @@ class SmtpMailer:
 
 def _classify_refused(exc: aiosmtplib.SMTPRecipientsRefused) -> SmtpError:
     codes = [r.code for r in exc.recipients]
-    answer = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)[:300]
+    answer = "; ".join(smtp_codes(r.code, r.message) for r in exc.recipients)[:300]
     if codes and all(400 <= c < 500 for c in codes):
         return TransientSmtpError(answer)
     return PermanentSmtpError(answer)

@@ -26,6 +26,8 @@ DELIVERIES = "deliveries"
 SENDS = "sends"
 CONTENTS = "contents"
 BRANDING = "branding"
+ERASURES = "erasures"
+MUNICIPALITIES = "municipalities"
 
 Doc = dict[str, Any]
 
@@ -40,6 +42,8 @@ class Repository:
         self.sends = db[SENDS]
         self.contents = db[CONTENTS]
         self.branding = db[BRANDING]
+        self.erasures = db[ERASURES]
+        self.municipalities = db[MUNICIPALITIES]
 
     async def ensure_indexes(self) -> None:
         """Create the indexes the queries use."""
@@ -53,6 +57,10 @@ class Repository:
         await self.deliveries.create_index([("member_id", ASCENDING)], name="member_only")
         await self.deliveries.create_index([("claim", ASCENDING)], name="claim")
         await self.contents.create_index([("member_id", ASCENDING)], name="member")
+        # Created at start: FerretDB reading a collection that does not exist yet, while another client
+        # updates claimed deliveries, left both waiting for ever (the lease test hung in extend_claim).
+        await self.municipalities.create_index([("revision", ASCENDING)], name="revision")
+        await self.branding.create_index([("updated_at", ASCENDING)], name="updated")
 
     # -- contacts ------------------------------------------------------------------------------
 
@@ -82,13 +90,68 @@ class Repository:
         await self.contacts.replace_one({"_id": member_id}, {**tombstone, **outbox_fields(records)}, upsert=True)
 
     async def erase_content(self, member_id: str, now: datetime) -> int:
-        """Delete the rendered content and parameters of a member's deliveries; keep the log entries."""
+        """Delete the rendered content, parameters and server answers of a member's deliveries; keep the log entries."""
+        # Only those logged sent: a claim still open needs its journal entry to be recognised as accepted.
+        query: Doc = {"member_id": member_id, "status": "sent", "claim": {"$exists": True}}
+        sent = await self.deliveries.find(query, {"claim": 1}).to_list(None)
+        if sent:
+            # The journal's answers of older versions held the server's text, which may name the address.
+            await self.sends.update_many(
+                {"claim": {"$in": sorted({d["claim"] for d in sent})}},
+                {"$unset": {f"answers.{d['_id']}": "" for d in sent}},
+            )
         result = await self.deliveries.update_many(
             {"member_id": member_id, "content_erased": {"$ne": True}},
-            {"$unset": {"content": "", "params": ""}, "$set": {"content_erased": True, "updated_at": now}},
+            {
+                "$unset": {"content": "", "params": "", "answer": ""},
+                "$set": {"content_erased": True, "updated_at": now},
+            },
         )
         await self.contents.delete_many({"member_id": member_id})
         return result.modified_count
+
+    async def mark_erasing(self, member_id: str, now: datetime) -> None:
+        """Note that a member is being erased: from this write on the sender starts no message to them."""
+        await self.erasures.update_one({"_id": member_id}, {"$setOnInsert": {"at": now}}, upsert=True)
+
+    async def erasing(self, member_ids: Sequence[str]) -> set[str]:
+        """Return which of these members are erased or being erased (a small collection: one entry per erasure)."""
+        if not member_ids:
+            return set()
+        return {d["_id"] async for d in self.erasures.find({"_id": {"$in": list(member_ids)}}, {"_id": 1})}
+
+    async def drop_contents_of_erased(self, contents: Sequence[Doc]) -> int:
+        """Delete just-written contents whose member is being erased (the erasure's sweep may have run before)."""
+        erased = await self.erasing(list({c["member_id"] for c in contents}))
+        if not erased:
+            return 0
+        result = await self.contents.delete_many(
+            {"_id": {"$in": [c["_id"] for c in contents if c["member_id"] in erased]}}
+        )
+        return result.deleted_count
+
+    async def letter_runs(self, municipality: str) -> list[Doc]:
+        """Return the runs that produced printed letters: run id, count, last change; newest first."""
+        docs = await self.deliveries.find(
+            {"municipality": municipality, "status": "letter"}, {"letter_run": 1, "updated_at": 1}
+        ).to_list(None)
+        runs: dict[str, Doc] = {}
+        for d in docs:
+            run = runs.setdefault(d["letter_run"], {"run": d["letter_run"], "letters": 0, "at": d["updated_at"]})
+            run["letters"] += 1
+            run["at"] = max(run["at"], d["updated_at"])
+        return sorted(runs.values(), key=lambda r: r["at"], reverse=True)
+
+    async def letters_of_run(self, municipality: str, run: str) -> list[Doc]:
+        """Return the printed letters' contents of a run, in the order of their deliveries."""
+        ids = [
+            d["_id"]
+            async for d in self.deliveries.find(
+                {"municipality": municipality, "status": "letter", "letter_run": run}, {"_id": 1}
+            ).sort("_id", ASCENDING)
+        ]
+        contents = {c["_id"]: c["content"] async for c in self.contents.find({"_id": {"$in": ids}})}
+        return [contents[i] for i in ids if i in contents]
 
     async def content(self, delivery_id: str) -> Doc | None:
         """Return the rendered content of a delivery (subject, text, html), or None."""
@@ -178,6 +241,7 @@ class Repository:
         if not answers:
             return
         await insert_new(self.contents, contents)
+        await self.drop_contents_of_erased(contents)
         journal: Doc = {"_id": journal_id, "claim": token, "created_at": now, "answers": answers}
         await insert_one_new(self.sends, {**journal, **outbox_fields(records)})
 
@@ -213,6 +277,7 @@ class Repository:
     ) -> int:
         """Apply each (delivery id, update, facts) if the claim ``token`` still holds; return how many applied."""
         await insert_new(self.contents, contents)
+        await self.drop_contents_of_erased(contents)
         ops = [
             UpdateOne({"_id": delivery_id, "status": "sending", "claim": token}, with_outbox(update, records))
             for delivery_id, update, records in updates
@@ -280,6 +345,20 @@ class Repository:
     async def get_branding(self, municipality: str) -> Doc | None:
         """Return a municipality's branding, or None."""
         return await self.branding.find_one({"_id": municipality})
+
+    async def get_profile(self, municipality: str) -> Doc | None:
+        """Return a municipality's profile as the registry published it, or None."""
+        return await self.municipalities.find_one({"_id": municipality})
+
+    async def put_profile_if_newer(self, profile: Doc) -> bool:
+        """Store a municipality's profile unless a newer revision is stored; return whether it was stored."""
+        municipality, revision = profile["ags"], profile["revision"]
+        if await insert_one_new(self.municipalities, {"_id": municipality, **profile}):
+            return True
+        result = await self.municipalities.replace_one(
+            {"_id": municipality, "revision": {"$lt": revision}}, {"_id": municipality, **profile}
+        )
+        return result.modified_count == 1
 
     async def put_branding(self, municipality: str, fields: Doc, now: datetime) -> None:
         """Store a municipality's branding."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from engagiert.shared import topics
-from engagiert.shared.settings import ServiceSettings
+from engagiert.shared.settings import ServiceSettings, require_strong_secret
+
+LOCAL_ERASURE_SALT = "engagiert-local-erasure-salt-never-in-production"
 
 
 class RegistrySettings(ServiceSettings):
@@ -21,3 +23,17 @@ class RegistrySettings(ServiceSettings):
         default=topics.REGISTRY_INBOUND,
         description="the topic of inbound commands; tests and benchmarks point it at a throwaway topic",
     )
+    erasure_salt: SecretStr = Field(
+        default=SecretStr(LOCAL_ERASURE_SALT),
+        description="salts the hashes of erased people's identity keys (32+ random bytes in production; "
+        "changing it forgets who was erased)",
+    )
+
+    @model_validator(mode="after")
+    def _enforce_erasure_salt_in_production(self) -> RegistrySettings:
+        if self.environment != "production":
+            return self
+        if self.erasure_salt.get_secret_value() == LOCAL_ERASURE_SALT:
+            raise ValueError("set REGISTRY_ERASURE_SALT to 32+ random bytes of your own in production")
+        require_strong_secret(self.erasure_salt, name="REGISTRY_ERASURE_SALT")
+        return self

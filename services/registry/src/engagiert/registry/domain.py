@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import itertools
 import uuid
 from collections.abc import Iterable, Sequence
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from engagiert.shared.contracts import (
     Consent,
@@ -20,11 +21,13 @@ from engagiert.shared.contracts import (
     HoursTotals,
     Juleica,
     MemberSnapshot,
+    MunicipalityProfile,
+    PostalAddress,
 )
 from engagiert.shared.contracts.base import Channel, EntityId, Field_, Hours, Language, MemberStatus
+from engagiert.shared.contracts.members import MunicipalityKind
 from engagiert.shared.text import fold
 
-MunicipalityKind = Literal["Stadt", "Gemeinde", "Kreis", "Bezirksregierung"]
 OrganisationKind = Literal["Verein", "Initiative", "Freiwilligenagentur", "Stiftung", "Kirchengemeinde", "Sonstige"]
 
 DAYS_PER_YEAR = 365.25
@@ -42,6 +45,7 @@ PERSONAL_FIELDS = (
     "engagements",
     "juleica",
     "consent",
+    "withdrawn_channels",
     "language",
 )
 """Fields of a member document that erasure removes (the tombstone keeps id, municipality, dates)."""
@@ -62,6 +66,10 @@ class MunicipalityCreate(_Model):
     kind: MunicipalityKind
     contact_point_name: str | None = Field(default=None, max_length=200)
     contact_point_email: EmailStr | None = None
+    contact_point_phone: str | None = Field(default=None, max_length=40)
+    postal_address: PostalAddress | None = None
+    website: AnyHttpUrl | None = None
+    logo_url: AnyHttpUrl | None = None
 
 
 class MunicipalityUpdate(_Model):
@@ -71,6 +79,16 @@ class MunicipalityUpdate(_Model):
     kind: MunicipalityKind | None = None
     contact_point_name: str | None = Field(default=None, max_length=200)
     contact_point_email: EmailStr | None = None
+    contact_point_phone: str | None = Field(default=None, max_length=40)
+    postal_address: PostalAddress | None = None
+    website: AnyHttpUrl | None = None
+    logo_url: AnyHttpUrl | None = None
+
+
+def municipality_profile(doc: dict[str, Any]) -> MunicipalityProfile:
+    """Return the profile a municipality document publishes."""
+    fields = {k: doc.get(k) for k in MunicipalityProfile.model_fields if k not in ("ags", "revision")}
+    return MunicipalityProfile(ags=doc["_id"], revision=int(doc.get("revision") or 1), **fields)
 
 
 class OrganisationCreate(_Model):
@@ -231,6 +249,19 @@ def ext_key(ref: ExternalRef) -> str:
     return f"{ref.system}:{ref.id}"
 
 
+def identity_keys(*, email: str | None, name_dob: str | None, ext_keys: Iterable[str] = ()) -> list[str]:
+    """Return the keys that identify a person: normalised e-mail, name with birth date, external references."""
+    keys = [f"e:{email}"] if email else []
+    if name_dob:
+        keys.append(f"n:{name_dob}")
+    return keys + [f"x:{k}" for k in ext_keys]
+
+
+def erased_marks(ags: str, keys: Iterable[str], *, salt: bytes) -> list[str]:
+    """Return the salted hashes (HMAC-SHA256) of identity keys: what the registry keeps of an erased person."""
+    return [hmac.new(salt, f"{ags}\x1f{k}".encode(), hashlib.sha256).hexdigest() for k in dict.fromkeys(keys)]
+
+
 def search_text(given_name: str, family_name: str) -> str:
     """Return the folded text the name filter searches."""
     return normalise_name(f"{given_name} {family_name}")
@@ -276,6 +307,51 @@ def consent_from(given: ConsentIn | None, *, now: datetime) -> Consent:
 def withdrawn(consent: Consent, *, now: datetime) -> Consent:
     """Return ``consent`` withdrawn now (no channel left)."""
     return Consent(channels=[], given_at=consent.given_at, source=consent.source, withdrawn_at=now)
+
+
+ALL_CHANNELS: tuple[Channel, ...] = ("email", "post", "phone")
+
+
+def withdrawn_channels(doc: dict[str, Any]) -> list[str]:
+    """Return the channels a member withdrew that only staff may grant again (all after a full withdrawal)."""
+    consent = Consent.model_validate(doc.get("consent") or {})
+    if consent.withdrawn_at is not None:
+        return list(ALL_CHANNELS)
+    return [c for c in ALL_CHANNELS if c in (doc.get("withdrawn_channels") or [])]
+
+
+def withdrawn_after(previous: Sequence[str], before: Consent, after: Consent) -> list[str]:
+    """Return the withdrawn channels after a change of consent: dropped ones join, granted ones leave."""
+    if after.withdrawn_at is not None:
+        return list(ALL_CHANNELS)
+    dropped = set(before.channels) - set(after.channels)
+    return [c for c in ALL_CHANNELS if (c in previous or c in dropped) and c not in after.channels]
+
+
+def inbound_consent(
+    current: Consent,
+    requested: Sequence[Channel],
+    *,
+    blocked: Sequence[str],
+    may_grant: bool,
+    source: str,
+    now: datetime,
+) -> Consent | None:
+    """Return the consent a connected system's command leaves, or None when it changes nothing.
+
+    A system may always narrow consent. It may grant a channel only for a member it names by its
+    own reference (``may_grant``), and never one in ``blocked`` (withdrawn): only staff grant those again.
+    """
+    keep = [c for c in dict.fromkeys(requested) if c in current.channels]
+    new = [c for c in dict.fromkeys(requested) if c not in current.channels and may_grant and c not in blocked]
+    channels = [c for c in dict.fromkeys(requested) if c in keep or c in new]
+    if set(channels) == set(current.channels):
+        return None
+    if not channels:
+        return withdrawn(current, now=now)
+    if new:
+        return Consent(channels=channels, given_at=now, source=source)
+    return current.model_copy(update={"channels": channels})
 
 
 # -- derived figures --------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from engagiert.shared.contracts import (
     MemberRegistered,
     MemberStatusChanged,
     MemberUpdated,
+    MunicipalityProfileChanged,
 )
 from engagiert.shared.runtime import ServiceRuntime
 
@@ -35,7 +36,12 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     async def bind_store(db: AsyncDatabase[dict[str, Any]]) -> None:
         repo = Repository(db)
         await repo.ensure_indexes()
-        runtime.app.state.registry = RegistryService(repo, source=settings.source, notify=runtime.relay.notify)
+        runtime.app.state.registry = RegistryService(
+            repo,
+            source=settings.source,
+            notify=runtime.relay.notify,
+            erasure_salt=settings.erasure_salt.get_secret_value().encode(),
+        )
 
     runtime.on_startup(bind_store)
     for name in OUTBOX_COLLECTIONS:
@@ -44,7 +50,14 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     inbound.contract_topic = topics.REGISTRY_INBOUND
     runtime.publishes(
         topics.REGISTRY_MEMBERS,
-        [MemberRegistered, MemberUpdated, MemberStatusChanged, MemberConsentChanged, MemberErased],
+        [
+            MemberRegistered,
+            MemberUpdated,
+            MemberStatusChanged,
+            MemberConsentChanged,
+            MemberErased,
+            MunicipalityProfileChanged,
+        ],
     )
     runtime.publishes(topics.REGISTRY_ENGAGEMENT, [HoursRecorded, EngagementStarted, EngagementEnded])
     for router in ROUTERS:

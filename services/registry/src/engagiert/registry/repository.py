@@ -22,9 +22,9 @@ HOURS = "hours"
 FIGURES = "hours_figures"
 """Per member: the running sums of its hours (see ``domain.RunningFigures``), guarded by ``rev``."""
 INBOX = "inbox"
-OUTBOX_COLLECTIONS = (MEMBERS, FIGURES, HOURS)
+OUTBOX_COLLECTIONS = (MEMBERS, FIGURES, HOURS, MUNICIPALITIES)
 """The collections whose documents carry an outbox (``hours`` for entries written before the
-figures carried their facts)."""
+figures carried their facts; ``municipalities`` for their profiles)."""
 
 Doc = dict[str, Any]
 
@@ -52,14 +52,15 @@ class Repository:
         await self.members.create_index([("municipality", ASCENDING), ("email_key", ASCENDING)])
         await self.members.create_index([("municipality", ASCENDING), ("name_dob_key", ASCENDING)])
         await self.members.create_index([("municipality", ASCENDING), ("ext_keys", ASCENDING)])
+        await self.members.create_index([("municipality", ASCENDING), ("erased_marks", ASCENDING)])
         await self.hours.create_index([("member_id", ASCENDING)])
 
     # -- municipalities and organisations ------------------------------------------------------
 
-    async def insert_municipality(self, doc: Doc) -> bool:
-        """Insert a municipality; return False when its key exists."""
+    async def insert_municipality(self, doc: Doc, records: Sequence[OutgoingRecord] = ()) -> bool:
+        """Insert a municipality with the facts it publishes; return False when its key exists."""
         try:
-            await self.municipalities.insert_one(doc)
+            await self.municipalities.insert_one({**doc, **outbox_fields(records)})
             return True
         except DuplicateKeyError:
             return False
@@ -77,12 +78,18 @@ class Repository:
         """Return every municipality, by key."""
         return await self.municipalities.find({}).sort("_id", ASCENDING).to_list(None)
 
-    async def update_municipality(self, ags: str, changes: Doc) -> Doc | None:
-        """Set ``changes`` on a municipality; return it, or None when unknown."""
+    async def update_municipality(
+        self, ags: str, changes: Doc, *, revision: int, records: Sequence[OutgoingRecord] = ()
+    ) -> Doc | None:
+        """Set ``changes`` on a municipality still at ``revision``, with its facts; None when it moved on."""
         from pymongo import ReturnDocument
 
+        # Documents written before profiles were published have no revision: they count as 0.
+        guard: Doc = {"_id": ags, "revision": revision} if revision else {"_id": ags, "revision": {"$exists": False}}
         return await self.municipalities.find_one_and_update(
-            {"_id": ags}, {"$set": changes}, return_document=ReturnDocument.AFTER
+            guard,
+            with_outbox({"$set": {**changes, "revision": revision + 1}}, records),
+            return_document=ReturnDocument.AFTER,
         )
 
     async def insert_organisation(self, doc: Doc) -> None:
@@ -202,15 +209,42 @@ class Repository:
             raise Conflict(doc["_id"])
 
     async def erase_member(
-        self, ags: str, member_id: str, *, set_fields: Doc, unset: Sequence[str], record: OutgoingRecord
+        self,
+        ags: str,
+        member_id: str,
+        *,
+        revision: int,
+        set_fields: Doc,
+        unset: Sequence[str],
+        record: OutgoingRecord,
     ) -> bool:
-        """Turn a member into a tombstone; the outbox keeps only the erasure event (older ones carry personal data)."""
+        """Turn a member of ``revision`` into a tombstone; the outbox keeps only the erasure event.
+
+        Older events in the outbox carry personal data, so they go with the rest.
+        """
         update: Doc = {
             "$set": {**set_fields, OUTBOX: [record.to_document()], PENDING: True},
             "$unset": dict.fromkeys(unset, ""),
         }
-        result = await self.members.update_one({"_id": member_id, "municipality": ags, "erased": {"$ne": True}}, update)
+        query = {"_id": member_id, "municipality": ags, "erased": {"$ne": True}, "revision": revision}
+        result = await self.members.update_one(query, update)
         return result.matched_count == 1
+
+    async def erased_among(self, ags: str, marks: Sequence[str]) -> set[str]:
+        """Return which of the salted identity hashes belong to people erased from ``ags``."""
+        found: set[str] = set()
+        async for doc in self.members.find(
+            {"municipality": ags, "erased_marks": {"$in": list(marks)}}, {"erased_marks": 1}
+        ):
+            found.update(doc.get("erased_marks") or [])
+        return found & set(marks)
+
+    async def erased_marks_of(self, ags: str) -> set[str]:
+        """Return the salted identity hashes of every person erased from ``ags``."""
+        found: set[str] = set()
+        async for doc in self.members.find({"municipality": ags, "erased": True}, {"erased_marks": 1}):
+            found.update(doc.get("erased_marks") or [])
+        return found
 
     async def record_confirmation(self, ags: str, member_id: str, service: str, at: Any) -> bool:
         """Record a service's erasure confirmation; return False when no such tombstone exists."""

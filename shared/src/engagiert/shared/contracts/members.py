@@ -4,14 +4,16 @@
 consumer builds its read model by upserting and never asks the registry. ``revision`` grows
 with every change of the member: a consumer ignores a snapshot older than the one it holds.
 Contact data travels here because notifications needs it; events must drop it.
+The municipality's profile (``municipality.profile-changed``, keyed by its AGS) travels here too:
+notifications, which consumes this topic, signs its letters with it.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field
 
 from engagiert.shared import topics
 from engagiert.shared.contracts.base import (
@@ -168,3 +170,37 @@ class MemberErased(EventData):
     member_id: EntityId
     municipality: Ags
     erased_at: datetime
+
+
+MunicipalityKind = Literal["Stadt", "Gemeinde", "Kreis", "Bezirksregierung"]
+
+
+class MunicipalityProfile(_Part):
+    """What a municipality's letters say about it: name, kind, contact point and where to find it."""
+
+    ags: Ags
+    revision: int = Field(ge=1)
+    name: str = Field(min_length=1, max_length=200, description="e.g. 'Stadt Paderborn'")
+    kind: MunicipalityKind
+    contact_point_name: str | None = Field(
+        default=None, max_length=200, description="e.g. 'Anlaufstelle für ehrenamtliches Engagement'"
+    )
+    contact_point_email: EmailStr | None = None
+    contact_point_phone: str | None = Field(default=None, max_length=40)
+    postal_address: PostalAddress | None = None
+    website: AnyHttpUrl | None = None
+    logo_url: AnyHttpUrl | None = None
+
+
+class MunicipalityProfileChanged(EventData):
+    """A municipality was created or its profile changed; carries the whole profile (the newest revision wins)."""
+
+    TYPE: ClassVar[str] = "de.engagiert.municipality.profile-changed.v1"
+    TOPIC: ClassVar[str] = topics.REGISTRY_MEMBERS
+
+    municipality: Ags
+    profile: MunicipalityProfile
+
+    def partition_key(self) -> str:
+        """Return the municipality's key."""
+        return self.municipality

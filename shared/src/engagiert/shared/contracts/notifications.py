@@ -19,11 +19,14 @@ TemplateName = Literal[
     "rsvp-reminder",
     "rsvp-confirmation",
     "waitlist-promoted",
+    "event-changed",
     "event-cancelled",
     "honour-granted",
     "honour-renewal",
+    "honour-rejected",
     "generic",
 ]
+"""The template kinds; each one's parameters are a model in :mod:`engagiert.shared.contracts.letters`."""
 ParamValue = str | int | float | bool | None
 
 

@@ -114,6 +114,19 @@ class InvitationPromoted(EventData):
     member_id: EntityId
 
 
+class InvitationWithdrawn(EventData):
+    """An open invitation was withdrawn by the platform (its member was erased); its seats are free again."""
+
+    TYPE: ClassVar[str] = "de.engagiert.invitation.withdrawn.v1"
+    TOPIC: ClassVar[str] = topics.EVENTS_RECOGNITION
+
+    invitation_id: EntityId
+    event_id: EntityId
+    municipality: Ags
+    member_id: EntityId
+    reason: Literal["member-erased"] = "member-erased"
+
+
 class AttendanceRecorded(EventData):
     """Staff recorded whether an invited member attended."""
 
@@ -175,3 +188,12 @@ class HonourExpired(_HonourFact):
     TOPIC: ClassVar[str] = topics.EVENTS_RECOGNITION
 
     expired_on: date
+
+
+class HonourRevoked(_HonourFact):
+    """A proposed or granted honour was revoked (its member was erased); its card no longer verifies."""
+
+    TYPE: ClassVar[str] = "de.engagiert.honour.revoked.v1"
+    TOPIC: ClassVar[str] = topics.EVENTS_RECOGNITION
+
+    reason: Literal["member-erased"] = "member-erased"

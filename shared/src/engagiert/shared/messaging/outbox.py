@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import time
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, UpdateMany, UpdateOne
@@ -22,7 +25,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from engagiert.shared.envelope import OutgoingRecord
 from engagiert.shared.logging import get_logger
 from engagiert.shared.messaging.publisher import RecordPublisher
-from engagiert.shared.metrics import OUTBOX_PENDING
+from engagiert.shared.metrics import OUTBOX_OLDEST_PENDING_SECONDS, OUTBOX_PENDING, OUTBOX_SECONDS_SINCE_PROGRESS
 from engagiert.shared.mongo import bulk_write, is_transient_store_error
 
 OUTBOX = "_outbox"
@@ -39,6 +42,19 @@ log = get_logger(__name__)
 def outbox_fields(records: Sequence[OutgoingRecord]) -> dict[str, Any]:
     """Return the fields a new document carries to publish ``records`` (for an insert)."""
     return {OUTBOX: [r.to_document() for r in records], PENDING: bool(records)}
+
+
+def oldest_entry_age(docs: Sequence[Mapping[str, Any]], *, now: datetime | None = None) -> float:
+    """Return the age in seconds of the oldest outbox entry of ``docs`` (by its CloudEvent ``time``), 0 if none."""
+    times: list[datetime] = []
+    for doc in docs:
+        for entry in doc.get(OUTBOX) or []:
+            with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+                times.append(datetime.fromisoformat(json.loads(entry["value"])["time"]))
+    if not times:
+        return 0.0
+    oldest = min(t if t.tzinfo else t.replace(tzinfo=UTC) for t in times)
+    return max(0.0, ((now or datetime.now(UTC)) - oldest).total_seconds())
 
 
 def with_outbox(update: Mapping[str, Any], records: Sequence[OutgoingRecord]) -> dict[str, Any]:
@@ -69,6 +85,10 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        # Progress: the last time a drain emptied every collection; `_pending` says whether the
+        # last drain left work behind (documents seen or a failure), so an idle relay never stalls.
+        self._last_progress = time.monotonic()
+        self._pending = False
 
     def add_collection(self, collection: AsyncCollection[dict[str, Any]]) -> None:
         """Relay ``collection``'s outbox too."""
@@ -107,6 +127,14 @@ class OutboxRelay:
         """Return True while the relay's loop is alive."""
         return self._task is not None and not self._task.done()
 
+    def seconds_since_progress(self) -> float:
+        """Return the seconds since the relay last drained everything while work is pending, else 0."""
+        return time.monotonic() - self._last_progress if self._pending else 0.0
+
+    def stalled(self, limit_seconds: float) -> bool:
+        """Return True when work is pending and the relay made no progress for ``limit_seconds``."""
+        return self.seconds_since_progress() > limit_seconds
+
     async def _run(self) -> None:
         backoff = self._poll
         while True:
@@ -117,7 +145,10 @@ class OutboxRelay:
             try:
                 await self.drain()
                 backoff = self._poll
+                self._pending = False
+                self._last_progress = time.monotonic()
             except Exception as exc:
+                self._pending = True
                 log.warning(
                     "outbox_relay_failed",
                     error=type(exc).__name__,
@@ -126,6 +157,7 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 5.0)
                 if not self._stopping:
                     self._wake.clear()  # after a failure the backoff holds, however many writes wake it
+            OUTBOX_SECONDS_SINCE_PROGRESS.set(self.seconds_since_progress())
             if self._stopping:
                 return
             with contextlib.suppress(TimeoutError):
@@ -167,7 +199,10 @@ class OutboxRelay:
         docs = await coll.find({PENDING: True}, {OUTBOX: 1}).limit(self._batch).to_list(None)
         if not docs:
             OUTBOX_PENDING.labels(collection=coll.name).set(0)
+            OUTBOX_OLDEST_PENDING_SECONDS.labels(collection=coll.name).set(0)
             return 0, 0
+        self._pending = True  # until a drain ends with everything published
+        OUTBOX_OLDEST_PENDING_SECONDS.labels(collection=coll.name).set(oldest_entry_age(docs))
         published = cleared = 0
         acknowledged: list[dict[str, Any]] = []
         for start in range(0, len(docs), CLEAR_CHUNK):

@@ -69,5 +69,5 @@ async def front_door(request: Request, user: CurrentUser, api: Services) -> Resp
             try:
                 choices.append((ags, (await api.registry.municipality(ags)).name))
             except NotFound:
-                continue
-    return render(request, "choose.html", {"choices": sorted(choices, key=lambda c: c[1])})
+                choices.append((ags, ""))  # not in the registry yet: listed without a link
+    return render(request, "choose.html", {"choices": sorted(choices, key=lambda c: (not c[1], c[1]))})

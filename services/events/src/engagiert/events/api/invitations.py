@@ -37,7 +37,7 @@ async def list_invitations(
     event_id: str,
     _p: Reader,
     uc: InvitationUseCases,
-    status: Literal["invited", "waitlisted", "accepted", "declined"] | None = None,
+    status: Literal["invited", "waitlisted", "accepted", "declined", "withdrawn"] | None = None,
 ) -> list[dict[str, Any]]:
     """List an event's invitations in issue order."""
     return [response_doc(d) for d in await uc.invitations(ags, event_id, status)]

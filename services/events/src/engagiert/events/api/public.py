@@ -36,8 +36,9 @@ async def verify(code: str, uc: HonourUseCases) -> dict[str, Any]:
     try:
         return await uc.verify_card(code)
     except domain.LinkError as exc:
-        status = 410 if exc.reason == "expired" else 404
-        raise Problem(status, "Invalid card code", f"the code is {exc.reason}") from None
+        # A revoked card (its holder was erased) is answered as such, with nothing about the holder.
+        status = 410 if exc.reason in ("expired", "revoked") else 404
+        raise Problem(status, "Invalid card code", f"the code is {exc.reason}", extra={"reason": exc.reason}) from None
 
 
 # -- the RSVP page -----------------------------------------------------------------------------
@@ -66,6 +67,7 @@ TEXT: dict[str, dict[str, str]] = {
         "error_malformed": "Der Link ist unvollständig. Bitte kopieren Sie ihn vollständig aus der E-Mail.",
         "error_forged": "Der Link ist ungültig.",
         "error_expired": "Der Link ist abgelaufen: die Antwortfrist ist vorbei.",
+        "error_revoked": "Diese Einladung wurde zurückgezogen.",
         "error_closed": "Für diese Veranstaltung sind keine Antworten mehr möglich.",
         "error_input": "Bitte prüfen Sie Ihre Angaben.",
         "other_lang_label": "English",
@@ -91,6 +93,7 @@ TEXT: dict[str, dict[str, str]] = {
         "error_malformed": "The link is incomplete. Please copy all of it from the e-mail.",
         "error_forged": "The link is not valid.",
         "error_expired": "The link has expired: the reply deadline has passed.",
+        "error_revoked": "This invitation was withdrawn.",
         "error_closed": "This event no longer takes replies.",
         "error_input": "Please check your entries.",
         "other_lang_label": "Deutsch",
@@ -172,7 +175,7 @@ def _form(lang: Lang, path: str, invitation: dict[str, Any], event: dict[str, An
     )
 
 
-_LINK_STATUS = {"malformed": 400, "forged": 403, "expired": 410}
+_LINK_STATUS = {"malformed": 400, "forged": 403, "expired": 410, "revoked": 410}
 
 
 def _link_error(lang: Lang, path: str, exc: domain.LinkError) -> HTMLResponse:
@@ -189,7 +192,10 @@ def _link_error(lang: Lang, path: str, exc: domain.LinkError) -> HTMLResponse:
 LangQuery = Annotated[Lang, Query(description="de (default) or en")]
 
 
-@router.get("/rsvp/{token}", response_class=HTMLResponse, summary="The RSVP page (no login)")
+# HEAD too: mail servers' link checks and some mail programs ask with HEAD before they open a link.
+@router.api_route(
+    "/rsvp/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse, summary="The RSVP page (no login)"
+)
 async def rsvp_page(token: str, request: Request, uc: RsvpUseCases, lang: LangQuery = "de") -> HTMLResponse:
     """Show the invitation and a form to accept (with guests) or decline."""
     path = request.url.path

@@ -58,7 +58,7 @@ class EventsService:
         self.rsvp = Rsvp(repo=repo, settings=settings, notify=notify, clock=clock, mails=self.invitation_mails)
         self.honours = Honours(repo=repo, settings=settings, notify=notify, clock=clock)
         self.member_read_model = MemberReadModel(
-            repo=repo, settings=settings, notify=notify, clock=clock, honours=self.honours
+            repo=repo, settings=settings, notify=notify, clock=clock, honours=self.honours, rsvp=self.rsvp
         )
 
     async def run_due_work(self) -> dict[str, int]:

@@ -18,8 +18,10 @@ from engagiert.shared.contracts import (
     HonourGranted,
     HonourProposed,
     HonourRejected,
+    HonourRevoked,
     NotificationRequested,
 )
+from engagiert.shared.contracts.letters import HonourGrantedLetter, HonourRejectedLetter, HonourRenewalLetter
 from engagiert.shared.contracts.recognition import HonourKind
 from engagiert.shared.messaging.outbox import outbox_fields, with_outbox
 from engagiert.shared.problems import Problem
@@ -154,13 +156,14 @@ class Honours(UseCases):
             municipality=municipality,
             member_id=honour["member_id"],
             template="honour-granted",
-            params={
-                "kind": kind,
-                "card_number": card_number,
-                "valid_from": valid_from.isoformat(),
-                "valid_until": valid_until.isoformat() if valid_until else None,
-                "verify_url": f"{self.settings.public_base_url.rstrip('/')}/v1/honours/verify/{code}",
-            },
+            params=HonourGrantedLetter(
+                honour_kind=kind,
+                honour_title=honour.get("title"),
+                card_number=card_number,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                verify_url=f"{self.settings.public_base_url.rstrip('/')}/v1/honours/verify/{code}",
+            ).to_params(),
         )
         sets = {
             "status": "granted",
@@ -192,11 +195,19 @@ class Honours(UseCases):
             kind=honour["kind"],
             reason=body.reason,
         )
+        letter = NotificationRequested(
+            municipality=municipality,
+            member_id=honour["member_id"],
+            template="honour-rejected",
+            params=HonourRejectedLetter(
+                honour_kind=honour["kind"], honour_title=honour.get("title"), reason=body.reason
+            ).to_params(),
+        )
         updated = await self.repo.update_honour(
             {"_id": honour_id, "status": "proposed"},
             with_outbox(
                 {"$set": {"status": "rejected", "rejection_reason": body.reason, "rejected_at": self.clock()}},
-                [self._record(fact)],
+                [self._record(fact), self._record(letter, event_id=f"{honour_id}:honour-rejected")],
             ),
         )
         if updated is None:
@@ -262,7 +273,6 @@ class Honours(UseCases):
             valid_until: str = honour["valid_until"]
             new_id = domain.renewal_id(honour["member_id"], honour["kind"], valid_until)
             renews_from = date.fromisoformat(valid_until) + timedelta(days=1)
-            title = domain.HONOUR_TITLES.get(honour["kind"], honour.get("reason") or honour["kind"])
             reason = f"Verlängerung (bisher gültig bis {valid_until})"
             proposed = HonourProposed(
                 honour_id=new_id,
@@ -290,12 +300,12 @@ class Honours(UseCases):
                 municipality=honour["municipality"],
                 member_id=honour["member_id"],
                 template="honour-renewal",
-                params={
-                    "kind": honour["kind"],
-                    "honour_title": title,
-                    "card_number": honour.get("card_number"),
-                    "valid_until": valid_until,
-                },
+                params=HonourRenewalLetter(
+                    honour_kind=honour["kind"],
+                    honour_title=honour.get("title"),
+                    card_number=honour.get("card_number"),
+                    valid_until=date.fromisoformat(valid_until),
+                ).to_params(),
             )
             marks.append(
                 UpdateOne(
@@ -315,6 +325,25 @@ class Honours(UseCases):
             self.notify()
         return done
 
+    async def revoke_of_member(self, member_id: str) -> int:
+        """Revoke an erased member's proposed and granted honours: their cards verify as revoked from now on."""
+        revoked = 0
+        for honour in await self.repo.live_honours_of_member(member_id):
+            fact = HonourRevoked(
+                honour_id=honour["_id"], municipality=honour["municipality"], member_id=member_id, kind=honour["kind"]
+            )
+            updated = await self.repo.update_honour(
+                {"_id": honour["_id"], "status": honour["status"]},
+                with_outbox(
+                    {"$set": {"status": "revoked", "revoked_at": self.clock()}},
+                    [self._record(fact, event_id=f"{honour['_id']}.revoked")],
+                ),
+            )
+            revoked += updated is not None
+        if revoked:
+            self.notify()
+        return revoked
+
     def card_keys(self) -> Doc:
         """Return the public JWK Set that verifies card codes (every key of the ring, the signing one first)."""
         return self._cards.jwks()
@@ -327,7 +356,11 @@ class Honours(UseCases):
         except ValueError:
             raise domain.LinkError("malformed") from None
         honour = await self.repo.honour_by_id(honour_id)
-        if honour is None or honour.get("status") != "granted" or honour.get("verification_code") != code:
+        if honour is None or honour.get("verification_code") != code:
+            raise domain.LinkError("forged")
+        if honour.get("status") == "revoked":
+            raise domain.LinkError("revoked")
+        if honour.get("status") != "granted":
             raise domain.LinkError("forged")
         return {
             "valid": True,

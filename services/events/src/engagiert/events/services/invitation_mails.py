@@ -13,7 +13,8 @@ from engagiert.events import domain
 from engagiert.events.repository import Doc
 from engagiert.events.services.common import UseCases
 from engagiert.shared.contracts import NotificationCancelRequested, NotificationRequested
-from engagiert.shared.contracts.notifications import TemplateName
+from engagiert.shared.contracts.letters import LETTERS
+from engagiert.shared.contracts.notifications import ParamValue, TemplateName
 from engagiert.shared.envelope import OutgoingRecord
 from engagiert.shared.logging import get_logger
 from engagiert.shared.messaging.outbox import with_outbox
@@ -42,24 +43,36 @@ class InvitationMails(UseCases):
         token = domain.sign_link(self._secret, purpose="rsvp", subject=invitation_id, expires_at=expires_at)
         return f"{self.settings.public_base_url.rstrip('/')}/rsvp/{token}"
 
-    def invitation_params(self, event: Doc, invitation_id: str) -> dict[str, Any]:
-        starts: datetime = event["starts_at"]
-        return {
+    def letter_params(
+        self, event: Doc, invitation_id: str, template: TemplateName, **extra: ParamValue
+    ) -> dict[str, ParamValue]:
+        """Return the parameters of a letter about an invitation, built and checked with the kind's contract."""
+        model = LETTERS[template]
+        known: dict[str, Any] = {
+            "invitation_id": invitation_id,
             "event_title": event["title"],
             "event_kind": event["kind"],
-            "event_date": starts.isoformat(),
+            "starts_at": event["starts_at"],
+            "ends_at": event.get("ends_at"),
             "venue": event["venue"],
+            "venue_address": event.get("venue_address"),
+            "notes": event.get("notes"),
+            # Raised by every change of time or venue: the calendar entry in the member's calendar follows.
+            "calendar_sequence": int(event.get("calendar_sequence") or 0),
             "guests_per_invitee": event["guests_per_invitee"],
-            "rsvp_deadline": event["rsvp_deadline"].isoformat(),
+            "rsvp_deadline": event["rsvp_deadline"],
             "rsvp_url": self.rsvp_url(invitation_id, event["rsvp_deadline"]),
+            "reason": event.get("cancellation_reason"),
         }
+        fields = {k: v for k, v in known.items() if k in model.model_fields and v is not None}
+        return model(**fields, **extra).to_params()
 
     def invitation_request(self, event: Doc, inv_id: str, member_id: str, template: TemplateName) -> OutgoingRecord:
         request = NotificationRequested(
             municipality=event["municipality"],
             member_id=member_id,
             template=template,
-            params=self.invitation_params(event, inv_id),
+            params=self.letter_params(event, inv_id, template),
             cancel_key=f"event:{event['_id']}",
         )
         return self._record(request, event_id=f"{inv_id}:{template}")
@@ -73,7 +86,7 @@ class InvitationMails(UseCases):
             municipality=event["municipality"],
             member_id=member_id,
             template="rsvp-reminder",
-            params=self.invitation_params(event, inv_id),
+            params=self.letter_params(event, inv_id, "rsvp-reminder"),
             not_before=at,
             cancel_key=reminder_key(inv_id),
         )
@@ -145,13 +158,7 @@ class InvitationMails(UseCases):
                 municipality=event["municipality"],
                 member_id=inv["member_id"],
                 template="event-cancelled",
-                params={
-                    "event_title": event["title"],
-                    "event_kind": event["kind"],
-                    "event_date": event["starts_at"].isoformat(),
-                    "venue": event["venue"],
-                    "reason": event.get("cancellation_reason"),
-                },
+                params=self.letter_params(event, inv["_id"], "event-cancelled"),
             )
             records = [self._record(request, event_id=f"{inv['_id']}:event-cancelled")]
             if inv["status"] == "invited":

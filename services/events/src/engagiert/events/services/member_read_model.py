@@ -12,6 +12,7 @@ from engagiert.events import domain
 from engagiert.events.repository import HOURS_PENDING, Doc
 from engagiert.events.services.common import UseCases
 from engagiert.events.services.honours import Honours
+from engagiert.events.services.rsvp import Rsvp
 from engagiert.shared.contracts import (
     ConfirmErasure,
     EngagementEnded,
@@ -34,6 +35,7 @@ class MemberReadModel(UseCases):
     """Applies the registry's member facts to the read model and asks ``honours`` what they now qualify for."""
 
     honours: Honours
+    rsvp: Rsvp
 
     async def apply_member_events(self, events: Sequence[Envelope[Any]]) -> None:
         """Apply a batch of registry facts idempotently (revision guards, entry ids) and propose honours."""
@@ -175,7 +177,10 @@ class MemberReadModel(UseCases):
                 )
 
     async def _erase(self, member_id: str, municipality: str, event_id: str) -> None:
-        """Remove a member's personal data and confirm to the registry in the same write."""
+        """End what the member still had (invitations, honours), remove their data, confirm in that write."""
+        # Before the confirmation: a crash in between replays the erasure, which finds what is left.
+        withdrawn = await self.rsvp.withdraw_open_invitations(member_id)
+        revoked = await self.honours.revoke_of_member(member_id)
         confirm = ConfirmErasure(
             member_id=member_id, municipality=municipality, service="events", erased_at=self.clock()
         )
@@ -198,4 +203,4 @@ class MemberReadModel(UseCases):
         )
         await self.repo.forget_hours_of(member_id)
         self.notify()
-        log.info("member_erased", member_id=member_id, municipality=municipality)
+        log.info("member_erased", member_id=member_id, municipality=municipality, withdrawn=withdrawn, revoked=revoked)

@@ -35,7 +35,10 @@ class EventCreate(BaseModel):
     kind: RecognitionKind
     title: str = Field(min_length=1, max_length=200)
     starts_at: datetime
+    ends_at: datetime | None = None
     venue: str = Field(min_length=1, max_length=300)
+    venue_address: str | None = Field(default=None, max_length=300, description="street, postal code and city")
+    notes: str | None = Field(default=None, max_length=2000, description="shown in the invitation")
     capacity: int = Field(ge=1, le=100_000)
     guests_per_invitee: int = Field(default=0, ge=0, le=10)
     rsvp_deadline: datetime
@@ -47,6 +50,8 @@ class EventCreate(BaseModel):
             raise ValueError("give starts_at and rsvp_deadline with a time zone")
         if self.rsvp_deadline > self.starts_at:
             raise ValueError("rsvp_deadline must not be after starts_at")
+        if self.ends_at is not None and (self.ends_at.tzinfo is None or self.ends_at <= self.starts_at):
+            raise ValueError("ends_at must be after starts_at, with a time zone")
         return self
 
 
@@ -57,12 +62,19 @@ class EventUpdate(BaseModel):
 
     title: str | None = Field(default=None, min_length=1, max_length=200)
     starts_at: datetime | None = None
+    ends_at: datetime | None = None
     venue: str | None = Field(default=None, min_length=1, max_length=300)
+    venue_address: str | None = Field(default=None, max_length=300)
+    notes: str | None = Field(default=None, max_length=2000)
     capacity: int | None = Field(default=None, ge=1, le=100_000)
     guests_per_invitee: int | None = Field(default=None, ge=0, le=10)
     rsvp_deadline: datetime | None = None
     status: EventStatus | None = None
     reason: str | None = Field(default=None, max_length=500, description="why it is cancelled")
+
+
+CALENDAR_FIELDS = frozenset({"starts_at", "ends_at", "venue", "venue_address"})
+"""A change of these raises the event's calendar sequence."""
 
 
 @dataclass(kw_only=True)
@@ -148,6 +160,9 @@ class RecognitionEvents(UseCases):
                 )
             )
         sets = {**changes, **({"status": status} if status else {})}
+        if CALENDAR_FIELDS & set(changes):
+            # The invitees' calendar entries follow a change of time or place (iCalendar SEQUENCE).
+            sets["calendar_sequence"] = int(doc.get("calendar_sequence") or 0) + 1
         cancelling = status == "cancelled" and doc["status"] != "cancelled"
         if cancelling:
             # Recorded in the cancelling write: the invitees' mails are requested even after a crash.

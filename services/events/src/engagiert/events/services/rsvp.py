@@ -10,7 +10,12 @@ from engagiert.events import domain
 from engagiert.events.repository import Doc
 from engagiert.events.services.common import UseCases
 from engagiert.events.services.invitation_mails import InvitationMails
-from engagiert.shared.contracts import InvitationPromoted, InvitationResponded, NotificationRequested
+from engagiert.shared.contracts import (
+    InvitationPromoted,
+    InvitationResponded,
+    InvitationWithdrawn,
+    NotificationRequested,
+)
 from engagiert.shared.messaging.outbox import with_outbox
 from engagiert.shared.problems import Problem
 
@@ -29,6 +34,8 @@ class Rsvp(UseCases):
         invitation = await self.repo.invitation(inv_id)
         if invitation is None:
             raise domain.LinkError("forged")
+        if invitation["status"] == "withdrawn":
+            raise domain.LinkError("revoked")
         event = await self.repo.event(invitation["municipality"], invitation["event_id"])
         if event is None:
             raise domain.LinkError("forged")
@@ -72,7 +79,9 @@ class Rsvp(UseCases):
             municipality=event["municipality"],
             member_id=invitation["member_id"],
             template="rsvp-confirmation",
-            params={**self.mails.invitation_params(event, invitation["_id"]), "answer": "accepted", "guests": guests},
+            params=self.mails.letter_params(
+                event, invitation["_id"], "rsvp-confirmation", answer="accepted", guests=guests
+            ),
         )
         updated = await self.repo.update_invitation(
             {"_id": invitation["_id"], "status": "invited"},
@@ -114,7 +123,7 @@ class Rsvp(UseCases):
             municipality=event["municipality"],
             member_id=invitation["member_id"],
             template="rsvp-confirmation",
-            params={**self.mails.invitation_params(event, invitation["_id"]), "answer": "waitlisted"},
+            params=self.mails.letter_params(event, invitation["_id"], "rsvp-confirmation", answer="waitlisted"),
         )
         updated = await self.repo.update_invitation(
             {"_id": invitation["_id"], "status": "invited"},
@@ -143,7 +152,7 @@ class Rsvp(UseCases):
             municipality=event["municipality"],
             member_id=invitation["member_id"],
             template="rsvp-confirmation",
-            params={**self.mails.invitation_params(event, invitation["_id"]), "answer": "declined"},
+            params=self.mails.letter_params(event, invitation["_id"], "rsvp-confirmation", answer="declined"),
         )
         records = [self._record(responded), self._record(confirmation)]
         if previous == "invited":  # only an open invitation has a reminder pending
@@ -161,6 +170,43 @@ class Rsvp(UseCases):
         self.notify()
         updated.pop("_outbox", None)
         return updated
+
+    async def withdraw_open_invitations(self, member_id: str) -> int:
+        """Withdraw an erased member's open invitations to events not over: seats freed, the next promoted."""
+        withdrawn = 0
+        for invitation in await self.repo.open_invitations_of_member(member_id):
+            event = await self.repo.event(invitation["municipality"], invitation["event_id"])
+            if event is None or event["status"] not in ("draft", "scheduled"):
+                continue  # a cancelled or completed event keeps its record
+            if await self._withdraw(invitation, event):
+                withdrawn += 1
+        if withdrawn:
+            self.notify()
+        return withdrawn
+
+    async def _withdraw(self, invitation: Doc, event: Doc) -> bool:
+        """Withdraw one invitation as a decline would end it, without writing to the member; False if it changed."""
+        previous = invitation["status"]
+        fact = InvitationWithdrawn(
+            invitation_id=invitation["_id"],
+            event_id=event["_id"],
+            municipality=event["municipality"],
+            member_id=invitation["member_id"],
+        )
+        records = [self._record(fact, event_id=f"{invitation['_id']}.withdrawn")]
+        if previous == "invited":  # only an open invitation has a reminder pending
+            records.append(self.mails.cancel_reminder(event, invitation))
+        updated = await self.repo.update_invitation(
+            {"_id": invitation["_id"], "status": previous},
+            with_outbox({"$set": {"status": "withdrawn", "withdrawn_at": self.clock()}}, records),
+        )
+        if updated is None:
+            return False  # answered meanwhile: a replay of the erasure finds it again
+        if previous == "accepted":
+            await self.repo.release_seats(event["_id"], domain.seats_needed(invitation.get("guests") or 0))
+        if previous in domain.OFFERED:
+            await self.promote_next(event)
+        return True
 
     async def promote_next(self, event: Doc) -> Doc | None:
         """Offer the freed place to the first waitlisted invitation (guarded: promoted once)."""

@@ -35,7 +35,7 @@ class Notifications:
         cls, *, repo: Repository, settings: NotificationsSettings, mailer: SmtpMailer, on_outbox: Any = None
     ) -> Notifications:
         """Return the use cases wired together: requests and resends wake the sender, which reads the branding."""
-        renderer = Renderer()
+        renderer = Renderer(uid_domain=settings.message_id_domain)
         branding = Branding(repo=repo, renderer=renderer)
         sender = Sender(
             repo=repo, settings=settings, mailer=mailer, branding=branding, renderer=renderer, on_outbox=on_outbox

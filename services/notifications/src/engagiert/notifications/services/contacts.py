@@ -1,4 +1,4 @@
-"""Contacts: the read model of members' contacts and consent (from registry.members.v1) and its erasure."""
+"""Contacts: the read model of members' contacts and consent, and of the municipalities' profiles."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from engagiert.shared.contracts import (
     MemberRegistered,
     MemberStatusChanged,
     MemberUpdated,
+    MunicipalityProfileChanged,
 )
 from engagiert.shared.envelope import Envelope, make_record
 from engagiert.shared.logging import get_logger
@@ -49,11 +50,17 @@ class Contacts:
                 await self.repo.update_contact_if_newer(data.member_id, data.revision, {"consent_channels": channels})
             elif isinstance(data, MemberErased):
                 await self.erase(data, event_id=env.id)
+            elif isinstance(data, MunicipalityProfileChanged):
+                # The municipality's profile signs its letters (staff's branding settings win over it).
+                await self.repo.put_profile_if_newer(data.profile.model_dump(mode="json"))
 
     async def erase(self, data: MemberErased, *, event_id: str) -> None:
         """Delete a member's contact and the content of their messages, then confirm (DSGVO Art. 17)."""
         now = utcnow()
-        # Content first: when we crash in between, the replayed event finds content left to erase.
+        # The mark first: from here on the sender starts no message to the member (it checks per chunk)
+        # and drops the content of a message that was in flight. Content next: when we crash in
+        # between, the replayed event finds content left to erase.
+        await self.repo.mark_erasing(data.member_id, now)
         erased = await self.repo.erase_content(data.member_id, now)
         confirm = make_record(
             ConfirmErasure(
@@ -69,6 +76,8 @@ class Contacts:
             "erased_at": data.erased_at,
             "revision": 2**62,  # no later snapshot (a replay) may bring the data back
         }
+        # Sweep once more right before confirming: a chunk in flight may have written content meanwhile.
+        await self.repo.erase_content(data.member_id, utcnow())
         await self.repo.erase_contact(data.member_id, tombstone, [confirm])
         log.info("member_erased", member_id=data.member_id, municipality=data.municipality, deliveries=erased)
         self._notify_outbox()

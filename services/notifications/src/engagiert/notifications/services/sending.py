@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import Message
+from email.utils import formataddr, parseaddr
 from typing import Any, Literal
 
 from engagiert.notifications import domain
@@ -130,6 +131,7 @@ class Sender:
         docs = await self.repo.claim(due, token, now, now + timedelta(seconds=self.settings.lease_seconds))
         if not docs:
             return None  # other workers were quicker
+        docs.sort(key=lambda d: d["not_before"])  # the store returns them in no order: the earliest due go first
         # One read for the batch's contacts: consent is read once per batch, shortly before sending.
         contacts = await self.repo.contacts_by_id(list({d["member_id"] for d in docs}))
         return _Batch(token=token, docs=docs, contacts=contacts, claimed_at=claimed_at)
@@ -151,6 +153,7 @@ class Sender:
         lease = timedelta(seconds=self.settings.lease_seconds)
         size = self._chunk_size()
         upcoming = iter(batch.docs)
+        started = 0
         of: dict[asyncio.Task[_Outcome], Doc] = {}
         in_flight: set[asyncio.Task[_Outcome]] = set()
         finished: list[asyncio.Task[_Outcome]] = []
@@ -158,16 +161,20 @@ class Sender:
         writing: asyncio.Task[list[str]] | None = None
         chunks = itertools.count()
 
-        def start_sends() -> None:
+        async def start_sends() -> None:
+            nonlocal started
             if time.monotonic() - batch.claimed_at > self.settings.lease_seconds / 4:
                 return  # the lease is extended first
             # A message is only started in the first half of its lease (see _attempt): no other
             # worker takes it over while it is being sent.
             deadline = batch.claimed_at + self.settings.lease_seconds / 2
             while len(in_flight) < self.mailer.pool_size:
+                if started % size == 0 and started < len(batch.docs):
+                    await self._recheck_erasures(batch, batch.docs[started : started + size])
                 doc = next(upcoming, None)
                 if doc is None:
                     return
+                started += 1
                 task = asyncio.create_task(self._attempt(doc, batch.contacts.get(doc["member_id"]), deadline))
                 of[task] = doc
                 in_flight.add(task)
@@ -178,13 +185,13 @@ class Sender:
             return asyncio.create_task(self._write_results(docs, tasks, batch.token, journal_id))
 
         try:
-            start_sends()
+            await start_sends()
             while in_flight or time.monotonic() - batch.claimed_at > self.settings.lease_seconds / 4:
                 if time.monotonic() - batch.claimed_at > self.settings.lease_seconds / 4:
                     batch.claimed_at = time.monotonic()
                     now = utcnow()
                     await self.repo.extend_claim(batch.token, now, now + lease)
-                    start_sends()
+                    await start_sends()
                     continue
                 done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 finished.extend(done)
@@ -192,7 +199,7 @@ class Sender:
                     if writing is not None:
                         journaled += await writing
                     writing, finished = write(finished), []
-                start_sends()
+                await start_sends()
             if writing is not None:
                 journaled += await writing
                 writing = None
@@ -216,6 +223,12 @@ class Sender:
                 await asyncio.shield(self.repo.mark_sent(batch.token, journaled, utcnow()))
             raise
         return journaled
+
+    async def _recheck_erasures(self, batch: _Batch, docs: Sequence[Doc]) -> None:
+        """Read again, right before a chunk is sent, whether its members were erased since the batch was claimed."""
+        municipality_of = {d["member_id"]: d["municipality"] for d in docs}
+        for member_id in await self.repo.erasing(list(municipality_of)):
+            batch.contacts[member_id] = {"_id": member_id, "municipality": municipality_of[member_id], "erased": True}
 
     def _chunk_size(self) -> int:
         """Return how many messages are sent before their results are written (bounded by the rate limit)."""
@@ -281,6 +294,9 @@ class Sender:
             # The request may have overtaken the member's snapshot: wait for it a while.
             wait = min(self.settings.retry_base_seconds, self.settings.unknown_member_grace_seconds)
             return _Outcome("update", update=_requeue(now + timedelta(seconds=wait), now))
+        if domain.goes_by_post(contact, reason):
+            assert contact is not None
+            return await self._as_letter(doc, contact, now)
         if reason is not None:
             fact = DeliverySuppressed(**self._fact_fields(doc, attempts=0), reason=reason)
             log.info("delivery_suppressed", delivery_id=doc["_id"], municipality=doc["municipality"], reason=reason)
@@ -294,10 +310,14 @@ class Sender:
             doc["template"],
             language=contact.get("language") or domain.DEFAULT_LANGUAGE,
             params=doc.get("params") or {},
-            member={"given_name": contact.get("given_name", ""), "family_name": contact.get("family_name", "")},
+            member={
+                "given_name": contact.get("given_name", ""),
+                "family_name": contact.get("family_name", ""),
+                "email": contact["email"],
+            },
             branding=branding,
         )
-        message = self._message(doc, contact["email"], rendered)
+        message = self._message(doc, contact["email"], rendered, branding)
         attempts = int(doc.get("attempts", 0)) + 1
         content = rendered.model_dump()
         try:
@@ -308,6 +328,33 @@ class Sender:
             return self._retry_or_fail(doc, attempts, exc.answer, content)
         self._count_accepted()
         return _Outcome("sent", answer=str(answer)[:500], content=content)
+
+    async def _as_letter(self, doc: Doc, contact: Doc, now: datetime) -> _Outcome:
+        """Render a printed letter for a member reached only by post; the run's PDF collects it (log: ``letter``)."""
+        branding = await self.branding.branding_of(doc["municipality"])
+        language = contact.get("language") or domain.DEFAULT_LANGUAGE
+        params = doc.get("params") or {}
+        rendered = self.renderer.render_letter(
+            doc["template"],
+            language=language,
+            params=params,
+            member={"given_name": contact.get("given_name", ""), "family_name": contact.get("family_name", "")},
+            branding=branding,
+        )
+        content = {
+            "subject": rendered.subject,
+            "text": rendered.text,
+            "recipient": domain.recipient_lines(contact),
+            "language": language,
+            "qr_url": params.get("rsvp_url") or params.get("verify_url"),
+        }
+        log.info("delivery_as_letter", delivery_id=doc["_id"], municipality=doc["municipality"])
+        # The claim token names the run: one PDF per run holds its letters.
+        update = {
+            "$set": {"status": "letter", "channel": "post", "letter_run": doc["claim"], "updated_at": now},
+            "$unset": {"lease_until": ""},
+        }
+        return _Outcome("update", update=update, content=content)
 
     def _retry_or_fail(self, doc: Doc, attempts: int, answer: str, content: Doc | None) -> _Outcome:
         if attempts >= self.settings.max_attempts:
@@ -350,15 +397,26 @@ class Sender:
             log.warning("fault_injection_sigkill", accepted=self._accepted)
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def _message(self, doc: Doc, to: str, rendered: domain.RenderedMessage) -> Message:
+    def _message(self, doc: Doc, to: str, rendered: domain.RenderedMessage, branding: Doc) -> Message:
+        # The address is the deployment's (its SPF/DKIM); the name and the Reply-To are the municipality's.
+        _, address = parseaddr(self.settings.mail_from)
+        reply_to = (
+            formataddr((branding.get("contact_name") or branding["name"], branding["email"]))
+            if branding.get("email")
+            else None
+        )
         return compose(
-            sender=self.settings.mail_from,
+            sender=formataddr((domain.sender_name(branding), address)),
             to=to,
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,
             message_id=domain.message_id_for(doc["_id"], self.settings.message_id_domain),
             headers={"X-Engagiert-Delivery": doc["_id"], "X-Engagiert-Municipality": doc["municipality"]},
+            reply_to=reply_to,
+            calendar=rendered.calendar,
+            calendar_method=rendered.calendar_method,
+            images=rendered.images,
         )
 
     def _fact_fields(self, doc: Doc, *, attempts: int) -> dict[str, Any]:

@@ -8,7 +8,14 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from engagiert.registry.services import AlreadyExists, DuplicateMember, InvalidChange, NotFound, RegistryService
+from engagiert.registry.services import (
+    AlreadyExists,
+    DuplicateMember,
+    InvalidChange,
+    NotFound,
+    PreviouslyErased,
+    RegistryService,
+)
 from engagiert.shared.problems import Problem
 
 
@@ -28,6 +35,13 @@ async def problems() -> AsyncIterator[None]:
         yield
     except NotFound:
         raise Problem(404, "Not found", "no such resource") from None
+    except PreviouslyErased:
+        raise Problem(
+            409,
+            "Previously erased",
+            "this person was erased from the register; register them again only if they asked to, "
+            "with allow_previously_erased=true",
+        ) from None
     except DuplicateMember as exc:
         raise Problem(
             409,

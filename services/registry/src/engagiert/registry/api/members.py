@@ -37,10 +37,19 @@ def _decode_cursor(cursor: str | None) -> str | None:
 router = APIRouter(prefix="/v1/municipalities/{ags}", tags=["members"])
 
 
-@router.post("/members", status_code=201, summary="Register a member (409 for a duplicate)")
-async def register_member(ags: str, body: MemberCreate, _p: Staff, service: Service) -> dict[str, Any]:
+@router.post("/members", status_code=201, summary="Register a member (409 for a duplicate or an erased person)")
+async def register_member(
+    ags: str,
+    body: MemberCreate,
+    _p: Staff,
+    service: Service,
+    allow_previously_erased: Annotated[
+        bool,
+        Query(description="register a person erased before, who asked to come back (409 without it)"),
+    ] = False,
+) -> dict[str, Any]:
     async with problems():
-        return await service.members.register(ags, body)
+        return await service.members.register(ags, body, allow_previously_erased=allow_previously_erased)
 
 
 @router.get("/members", summary="List members with filters and cursor pagination")

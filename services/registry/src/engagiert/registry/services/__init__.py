@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from engagiert.registry.repository import Repository
-from engagiert.registry.services.common import AlreadyExists, DuplicateMember, InvalidChange, NotFound, utc_now
+from engagiert.registry.services.common import (
+    LOCAL_ERASURE_SALT,
+    AlreadyExists,
+    DuplicateMember,
+    InvalidChange,
+    NotFound,
+    PreviouslyErased,
+    utc_now,
+)
 from engagiert.registry.services.erasure import Erasure
 from engagiert.registry.services.hours import Hours
 from engagiert.registry.services.import_export import CSV_COLUMNS, ImportExport, ImportReport, RowError
@@ -26,32 +35,23 @@ class RegistryService:
         source: str,
         notify: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utc_now,
+        erasure_salt: bytes = LOCAL_ERASURE_SALT,
     ) -> None:
         self.repo = repo
-        self.municipalities = Municipalities(repo=repo, source=source, notify=notify, clock=clock)
-        self.organisations = Organisations(
-            repo=repo, source=source, notify=notify, clock=clock, municipalities=self.municipalities
-        )
-        self.members = Members(repo=repo, source=source, notify=notify, clock=clock, municipalities=self.municipalities)
-        self.hours = Hours(repo=repo, source=source, notify=notify, clock=clock)
-        self.import_export = ImportExport(
-            repo=repo,
-            source=source,
-            notify=notify,
-            clock=clock,
-            municipalities=self.municipalities,
-            members=self.members,
-        )
-        self.erasure = Erasure(repo=repo, source=source, notify=notify, clock=clock)
-        self.inbound = Inbound(
-            repo=repo,
-            source=source,
-            notify=notify,
-            clock=clock,
-            members=self.members,
-            hours=self.hours,
-            erasure=self.erasure,
-        )
+        base: dict[str, Any] = {
+            "repo": repo,
+            "source": source,
+            "notify": notify,
+            "clock": clock,
+            "erasure_salt": erasure_salt,
+        }
+        self.municipalities = Municipalities(**base)
+        self.organisations = Organisations(**base, municipalities=self.municipalities)
+        self.members = Members(**base, municipalities=self.municipalities)
+        self.hours = Hours(**base)
+        self.import_export = ImportExport(**base, municipalities=self.municipalities, members=self.members)
+        self.erasure = Erasure(**base)
+        self.inbound = Inbound(**base, members=self.members, hours=self.hours, erasure=self.erasure)
 
 
 __all__ = [
@@ -68,6 +68,7 @@ __all__ = [
     "Municipalities",
     "NotFound",
     "Organisations",
+    "PreviouslyErased",
     "RegistryService",
     "RowError",
 ]

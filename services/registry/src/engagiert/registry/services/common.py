@@ -26,12 +26,20 @@ class DuplicateMember(Exception):
         self.existing_id = existing_id
 
 
+class PreviouslyErased(Exception):
+    """The person was erased from the register; only staff register them again, on purpose."""
+
+
 class AlreadyExists(Exception):
     """A resource with this key exists."""
 
 
 class InvalidChange(Exception):
     """The change breaks a rule (says which in the message)."""
+
+
+LOCAL_ERASURE_SALT = b"engagiert-local-erasure-salt-never-in-production"
+"""The salt of erased people's identity hashes in local runs and tests; production sets its own."""
 
 
 def utc_now() -> datetime:
@@ -47,6 +55,15 @@ class UseCases:
     source: str
     notify: Callable[[], None]
     clock: Callable[[], datetime]
+    erasure_salt: bytes = LOCAL_ERASURE_SALT
+
+    async def previously_erased(self, ags: str, keys: list[str]) -> bool:
+        """Return whether any identity key belongs to a person erased from ``ags``."""
+        return bool(keys) and bool(await self.repo.erased_among(ags, self.erased_marks(ags, keys)))
+
+    def erased_marks(self, ags: str, keys: list[str]) -> list[str]:
+        """Return the salted hashes of identity keys in ``ags``."""
+        return domain.erased_marks(ags, keys, salt=self.erasure_salt)
 
     def _record(self, data: EventData) -> OutgoingRecord:
         """Return the record of a fact, with the municipality extension (snapshots carry it inside)."""

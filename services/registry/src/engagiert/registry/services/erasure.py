@@ -7,7 +7,7 @@ from datetime import datetime
 
 from engagiert.registry import domain
 from engagiert.registry.repository import Doc
-from engagiert.registry.services.common import NotFound, UseCases
+from engagiert.registry.services.common import InvalidChange, NotFound, UseCases
 from engagiert.shared.contracts import ConfirmErasure, MemberErased
 from engagiert.shared.envelope import OutgoingRecord
 from engagiert.shared.logging import get_logger
@@ -20,26 +20,38 @@ log = get_logger(__name__)
 class Erasure(UseCases):
     """Runs the use cases of erasure."""
 
-    async def erase(self, ags: str, member_id: str) -> Doc:
-        """Erase a member (DSGVO Art. 17): a tombstone stays, hours go, MemberErased is published."""
+    async def erase(self, ags: str, member_id: str, *, attempts: int = 5) -> Doc:
+        """Erase a member (DSGVO Art. 17): a tombstone keeps salted identity hashes, hours go, MemberErased goes out."""
         now = self.clock()
         record = self._record(MemberErased(member_id=member_id, municipality=ags, erased_at=now))
-        # One guarded update (atomic on the store): it misses only a member that is gone or erased already.
-        if not await self._erase_once(ags, member_id, record, now):
-            raise NotFound(member_id)
+        for _ in range(attempts):
+            doc = await self.repo.get_member(ags, member_id)
+            if doc is None or doc.get("erased"):
+                raise NotFound(member_id)
+            # One update guarded by the revision the hashes were taken from (atomic on the store).
+            if await self._erase_once(doc, record, now):
+                break
+        else:
+            raise InvalidChange("the member changed too often meanwhile; try again")
         await self.repo.delete_hours_of(member_id)
         self.notify()
         log.info("member_erased", municipality=ags, member_id=member_id)
         return await self.erasure_status(ags, member_id)
 
-    async def _erase_once(self, ags: str, member_id: str, record: OutgoingRecord, now: datetime) -> bool:
+    async def _erase_once(self, doc: Doc, record: OutgoingRecord, now: datetime) -> bool:
+        ags = doc["municipality"]
+        keys = domain.identity_keys(
+            email=doc.get("email_key"), name_dob=doc.get("name_dob_key"), ext_keys=doc.get("ext_keys") or []
+        )
         return await self.repo.erase_member(
             ags,
-            member_id,
+            doc["_id"],
+            revision=doc["revision"],
             set_fields={
                 "erased": True,
                 "status": "erased",
                 "erasure": {"erased_at": now, "confirmations": {}},
+                "erased_marks": self.erased_marks(ags, keys),
                 "updated_at": now,
             },
             unset=[*domain.PERSONAL_FIELDS, "org_ids", "fields", "_applied", "revision"],

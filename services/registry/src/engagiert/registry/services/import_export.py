@@ -44,6 +44,11 @@ CSV_COLUMNS = (
 """The columns of the member CSV (import and export); ``consent_channels`` separated by ``;``."""
 
 
+PREVIOUSLY_ERASED = (
+    "row: this person was erased from the register (DSGVO Art. 17); if they asked to come back, "
+    "staff register them over the API with allow_previously_erased=true"
+)
+
 MAX_REPORTED_ERRORS = 100
 """The most row errors an import answers with (``error_count`` says how many there were)."""
 
@@ -132,6 +137,7 @@ class ImportExport(UseCases):
         """Validate a member CSV and, unless a dry run, import it; rows of known people are skipped."""
         await self.municipalities.municipality(ags)
         emails, names, imports = await self.repo.duplicate_keys(ags)
+        erased = await self.repo.erased_marks_of(ags)
         report = ImportReport(rows=0, errors=[], dry_run=dry_run)
         now = self.clock()
 
@@ -139,16 +145,21 @@ class ImportExport(UseCases):
             # All of it in a worker thread: parsing a 20 MB file takes a minute of CPU, and even
             # freeing its 150,000 rows' objects would stop the event loop for seconds.
             rows, errors = self.parse_csv(ags, content)
-            report.rows, report.error_count = len(rows) + len(errors), len(errors)
-            report.errors = errors[:MAX_REPORTED_ERRORS]
+            report.rows = len(rows) + len(errors)
             fresh: list[tuple[MemberCreate, str]] = []
-            for _, member, key in rows:
+            for line, member, key in rows:
                 ek = domain.email_key(member.contact.email)
                 nk = domain.name_dob_key(member.given_name, member.family_name, member.date_of_birth)
+                identity = domain.identity_keys(email=ek, name_dob=nk)
                 if key in imports or (ek and ek in emails) or (nk and nk in names):
                     report.skipped_existing += 1
+                elif erased and erased.intersection(self.erased_marks(ags, identity)):
+                    errors.append(RowError(line=line, errors=[PREVIOUSLY_ERASED]))
                 else:
                     fresh.append((member, key))
+            errors.sort(key=lambda e: e.line)
+            report.error_count = len(errors)
+            report.errors = errors[:MAX_REPORTED_ERRORS]
             if dry_run or errors:
                 return [], len(fresh)
             docs: list[tuple[Doc, Sequence[OutgoingRecord]]] = []

@@ -9,7 +9,7 @@ from typing import Any
 from engagiert.registry import domain
 from engagiert.registry.domain import ConsentIn, EngagementIn, HoursIn, MemberCreate
 from engagiert.registry.repository import Doc
-from engagiert.registry.services.common import DuplicateMember, NotFound, UseCases, engagements_of
+from engagiert.registry.services.common import DuplicateMember, NotFound, PreviouslyErased, UseCases, engagements_of
 from engagiert.registry.services.erasure import Erasure
 from engagiert.registry.services.hours import Hours
 from engagiert.registry.services.members import Members
@@ -99,18 +99,28 @@ class Inbound(UseCases):
                 return
             except DuplicateMember as exc:  # a redelivery or a race created it meanwhile
                 target = exc.existing_id
+            except PreviouslyErased:
+                raise PermanentError(
+                    f"previously-erased: the person of external reference {cmd.external_ref.system} was erased "
+                    "from the register; only staff register them again"
+                ) from None
         await self._update_from(event_id, cmd, target, source=source)
 
     async def _update_from(self, event_id: str, cmd: RegisterMember, member_id: str, *, source: str) -> None:
         ags = cmd.municipality
 
         async def mutate(doc: Doc) -> tuple[Doc, list[EventData]]:
-            changes: Doc = {"given_name": cmd.given_name, "family_name": cmd.family_name, "language": cmd.language}
-            if cmd.date_of_birth is not None:
+            # A member found only by e-mail or name and birth date is linked, not taken over: the
+            # command fills what the member lacks and grants nothing (see the README, "Consent").
+            by_ref = domain.ext_key(cmd.external_ref) in (doc.get("ext_keys") or [])
+            changes: Doc = {}
+            if by_ref:
+                changes.update(given_name=cmd.given_name, family_name=cmd.family_name, language=cmd.language)
+            if cmd.date_of_birth is not None and (by_ref or not doc.get("date_of_birth")):
                 changes["date_of_birth"] = cmd.date_of_birth.isoformat()
             contact = dict(doc.get("contact") or {})
             for name, value in (("email", cmd.email), ("phone", cmd.phone), ("postal_address", cmd.postal_address)):
-                if value is not None:
+                if value is not None and (by_ref or not contact.get(name)):
                     contact[name] = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
             changes["contact"] = Contact.model_validate(contact).model_dump(mode="json")
             refs = [ExternalRef.model_validate(r) for r in doc.get("external_refs") or []]
@@ -118,10 +128,15 @@ class Inbound(UseCases):
                 changes["external_refs"] = [r.model_dump(mode="json") for r in [*refs, cmd.external_ref]]
             facts: list[EventData] = []
             if cmd.consent_channels is not None:
-                consent = domain.consent_from(
-                    ConsentIn(channels=cmd.consent_channels, source=source[:200]), now=self.clock()
+                consent = domain.inbound_consent(
+                    Consent.model_validate(doc.get("consent") or {}),
+                    cmd.consent_channels,
+                    blocked=domain.withdrawn_channels(doc),
+                    may_grant=by_ref,
+                    source=source[:200],
+                    now=self.clock(),
                 )
-                if consent.channels != Consent.model_validate(doc.get("consent") or {}).channels:
+                if consent is not None:
                     changes["consent"] = consent.model_dump(mode="json")
                     facts.append(
                         MemberConsentChanged(member_id=member_id, municipality=ags, revision=1, consent=consent)

@@ -12,6 +12,7 @@ from engagiert.registry.services.common import (
     DuplicateMember,
     InvalidChange,
     NotFound,
+    PreviouslyErased,
     UseCases,
     engagements_of,
     running_figures_of,
@@ -96,22 +97,25 @@ class Members(UseCases):
 
     # -- member writes -------------------------------------------------------------------------------
 
-    async def register(self, ags: str, data: MemberCreate, *, member_id: str | None = None) -> Doc:
-        """Register a member; DuplicateMember when the same person is registered already."""
+    async def register(
+        self, ags: str, data: MemberCreate, *, member_id: str | None = None, allow_previously_erased: bool = False
+    ) -> Doc:
+        """Register a member; DuplicateMember when registered already, PreviouslyErased for an erased person."""
         await self.municipalities.municipality(ags)
         now = self.clock()
-        existing = await self.repo.find_duplicate(
-            ags,
-            email_key=domain.email_key(data.contact.email),
-            name_dob_key=domain.name_dob_key(data.given_name, data.family_name, data.date_of_birth),
-        )
+        email_key = domain.email_key(data.contact.email)
+        name_dob_key = domain.name_dob_key(data.given_name, data.family_name, data.date_of_birth)
+        existing = await self.repo.find_duplicate(ags, email_key=email_key, name_dob_key=name_dob_key)
         if existing is not None:
             raise DuplicateMember(existing["_id"])
-        if data.external_refs:
-            keys = [domain.ext_key(r) for r in data.external_refs]
-            taken = await self.repo.members_by_ext_keys(ags, keys)
+        ext_keys = [domain.ext_key(r) for r in data.external_refs]
+        if ext_keys:
+            taken = await self.repo.members_by_ext_keys(ags, ext_keys)
             if taken:
                 raise DuplicateMember(taken[0]["_id"])
+        keys = domain.identity_keys(email=email_key, name_dob=name_dob_key, ext_keys=ext_keys)
+        if not allow_previously_erased and await self.previously_erased(ags, keys):
+            raise PreviouslyErased()
         doc = domain.member_document(
             member_id=member_id or domain.new_id("m"),
             ags=ags,
@@ -124,7 +128,7 @@ class Members(UseCases):
         if not await self.repo.insert_member(doc, self.registered_records(doc, figures)):
             raise DuplicateMember(doc["_id"])
         self.notify()
-        log.info("member_registered", municipality=ags, member_id=doc["_id"])
+        log.info("member_registered", municipality=ags, member_id=doc["_id"], previously_erased=allow_previously_erased)
         return await self.view(doc, figures)
 
     def fresh_totals(self, doc: Doc) -> HoursTotals:
@@ -208,6 +212,12 @@ class Members(UseCases):
             records.append(self._record(MemberUpdated(member=domain.snapshot(after, figures), changed=changed)))
             set_fields = {k: after[k] for k in (*changed, *domain.derived_keys(after).keys())}
             set_fields.update(revision=revision, updated_at=self.clock())
+            if "consent" in changed:  # kept beside consent, never published: what only staff may grant again
+                set_fields["withdrawn_channels"] = domain.withdrawn_after(
+                    domain.withdrawn_channels(doc),
+                    Consent.model_validate(doc.get("consent") or {}),
+                    Consent.model_validate(after.get("consent") or {}),
+                )
             try:
                 await self.repo.replace_member_guarded(
                     doc, expected_revision=doc["revision"], set_fields=set_fields, records=records, event_id=event_id
