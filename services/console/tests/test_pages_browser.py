@@ -255,11 +255,11 @@ async def _create_event(page: Page, platform: RoutedPlatform, title: str, *, cap
 
 
 async def _mails(platform: RoutedPlatform, subject: str) -> list[dict[str, Any]]:
-    """Return Mailpit's messages with exactly this subject (the title carries the run: no other test's mail)."""
+    """Return Mailpit's messages whose subject starts so (the title carries the run: no other test's mail)."""
     async with httpx.AsyncClient(base_url=platform.env["MAILPIT_API_URL"], timeout=30) as client:
         found = await client.get("/api/v1/search", params={"query": f'subject:"{subject}"', "limit": 50})
         found.raise_for_status()
-        return [m for m in found.json()["messages"] if m["Subject"] == subject]
+        return [m for m in found.json()["messages"] if m["Subject"].startswith(subject)]
 
 
 @pytest.fixture(scope="module")
