@@ -143,11 +143,12 @@ async def sign_in(browser: Browser, platform: RoutedPlatform, username: str, **o
     await context.route(re.compile(r"^http://127\.0\.0\.1:8000/"), to_console)
     page = await context.new_page()
     await page.goto(platform.url + "/")
-    await page.wait_for_url(lambda url: url.startswith(platform.keycloak.url), timeout=30_000)
+    # Generous waits: Keycloak shares two busy cores with several test sessions.
+    await page.wait_for_url(lambda url: url.startswith(platform.keycloak.url), timeout=90_000)
     await page.locator("#username").fill(username)
     await page.locator("#password").fill(LOCAL_PASSWORD)
     await page.locator("#kc-login").click()
-    await page.wait_for_url(lambda url: url.startswith(platform.url), timeout=30_000)
+    await page.wait_for_url(lambda url: url.startswith(platform.url), timeout=90_000)
     await page.close()
     return context
 
@@ -254,11 +255,11 @@ async def _create_event(page: Page, platform: RoutedPlatform, title: str, *, cap
 
 
 async def _mails(platform: RoutedPlatform, subject: str) -> list[dict[str, Any]]:
-    """Return Mailpit's messages with exactly this subject (the title carries the run: no other test's mail)."""
+    """Return Mailpit's messages whose subject starts so (the title carries the run: no other test's mail)."""
     async with httpx.AsyncClient(base_url=platform.env["MAILPIT_API_URL"], timeout=30) as client:
         found = await client.get("/api/v1/search", params={"query": f'subject:"{subject}"', "limit": 50})
         found.raise_for_status()
-        return [m for m in found.json()["messages"] if m["Subject"] == subject]
+        return [m for m in found.json()["messages"] if m["Subject"].startswith(subject)]
 
 
 @pytest.fixture(scope="module")
@@ -297,7 +298,7 @@ async def test_create_event_preview_and_issue_invitations_the_mail_arrives(
     await expect(waiting.locator("td").nth(3)).to_have_text("1")  # the first place of the waiting list
     await expect(table.locator("tbody tr").filter(has_text="eingeladen, offen")).to_have_count(2)
     subject = f"Einladung: {invited['title']}"
-    mails = await eventually(lambda: _mails_if(platform, subject, 2), timeout=240, what="two invitations in Mailpit")
+    mails = await eventually(lambda: _mails_if(platform, subject, 2), timeout=900, what="two invitations in Mailpit")
     recipients = sorted(m["To"][0]["Address"] for m in mails)
     expected = sorted(f"{g.lower()}.{platform.run}@example.org" for g in GUESTS)
     assert set(recipients) < set(expected), recipients
@@ -336,7 +337,7 @@ async def test_a_guest_is_checked_in_at_the_door_on_a_phone(
 ) -> None:
     """Greta accepts by her e-mail's link; at 375 px staff find her by name and check her in with one tap."""
     subject = f"Einladung: {invited['title']}"
-    mails = await eventually(lambda: _mails_if(platform, subject, 2), timeout=240, what="the invitations")
+    mails = await eventually(lambda: _mails_if(platform, subject, 2), timeout=900, what="the invitations")
     async with httpx.AsyncClient(base_url=platform.env["MAILPIT_API_URL"], timeout=30) as mailpit:
         first = (await mailpit.get(f"/api/v1/message/{mails[0]['ID']}")).json()
     given = first["To"][0]["Address"].split(".")[0].capitalize()
@@ -349,7 +350,7 @@ async def test_a_guest_is_checked_in_at_the_door_on_a_phone(
     page = await (await signed_in("paderborn-staff")).new_page()
     await page.set_viewport_size({"width": 375, "height": 740})
     await page.goto(platform.url + invited["path"])
-    await page.get_by_role("link", name="Einlass").click()
+    await page.get_by_role("link", name="Einlass", exact=True).click()
     await expect(page.locator("#checkin-count")).to_have_text("0 von 1 Zugesagten sind da.")
     await page.get_by_label("Name").fill(given)
     await page.get_by_role("button", name="Suchen").click()
@@ -367,7 +368,8 @@ async def test_a_guest_is_checked_in_at_the_door_on_a_phone(
     ).to_contain_text("ja")
     csv = await page.request.get(platform.url + invited["path"] + "/venue.csv")
     assert csv.ok
-    assert f"{volunteers['family']};{given};1;ja" in await csv.text()
+    # The events service chooses the separator (',' since its CSV hardening; ';' before).
+    assert re.search(rf"{volunteers['family']}[;,]{given}[;,]1[;,]ja", await csv.text())
     await page.close()
 
 
@@ -452,9 +454,10 @@ async def test_a_failed_or_sent_letter_can_be_sent_again(
 ) -> None:
     """Resend from the log queues a new delivery marked as a resend."""
     subject = f"Einladung: {invited['title']}"
-    await eventually(lambda: _mails_if(platform, subject, 2), timeout=240, what="the invitations")
+    await eventually(lambda: _mails_if(platform, subject, 2), timeout=900, what="the invitations")
     await staff_page.goto(platform.url + f"{BASE}/letters?status=sent")
-    row = staff_page.locator("tbody tr").filter(has_text=volunteers["family"]).first
+    resend = staff_page.get_by_role("button", name=re.compile("^Erneut senden"))
+    row = staff_page.locator("tbody tr").filter(has_text=volunteers["family"]).filter(has=resend).first
     await row.get_by_role("button", name=re.compile("^Erneut senden")).click()
     await expect(staff_page.locator(".flash")).to_contain_text("Der Brief wird erneut gesendet")
     await staff_page.goto(platform.url + f"{BASE}/letters")

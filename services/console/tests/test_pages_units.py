@@ -133,7 +133,7 @@ def test_every_template_gets_the_sample_parameters_it_uses() -> None:
             assert used <= set(letters.sample_params(kind, lang)), (lang, kind)
 
 
-def _render(name: str, **context: Any) -> str:
+def _render(template: str, **context: Any) -> str:
     base = {
         "lang": "de",
         "t": Translator("de"),
@@ -147,7 +147,7 @@ def _render(name: str, **context: Any) -> str:
         "switch_choices": [],
         "errors": FormErrors(),
     }
-    return templates.env.get_template(name).render({**base, **context})
+    return templates.env.get_template(template).render({**base, **context})
 
 
 def test_the_preview_fragment_states_the_count_and_links_the_confirm_step() -> None:
@@ -166,3 +166,24 @@ def test_the_preview_fragment_states_the_count_and_links_the_confirm_step() -> N
     assert "Wählen Sie mindestens eine Bedingung." in _render(
         "events/_preview.html", event=_event(), preview=None, query="", asked=False
     )
+
+
+def test_the_check_in_row_renders_alone_for_htmx() -> None:
+    """The row htmx swaps in after a tap renders on its own (with its form's CSRF field) and brings the count along."""
+    invitation = clients.Invitation(
+        id="e1:m1", event_id="e1", member_id="m1", status="accepted", guests=1, attended=True
+    )
+    html = _render(
+        "events/_checkin_row.html",
+        event_id="e1",
+        invitation=invitation,
+        name="Schmidt, Anna",
+        q="Anna",
+        accepted=3,
+        present=1,
+        oob=True,
+    )
+    assert "✓ da" in html
+    assert 'name="csrf_token" value="x"' in html
+    assert 'id="checkin-count" class="lead" hx-swap-oob="true"' in html
+    assert "1 von 3 Zugesagten sind da." in html

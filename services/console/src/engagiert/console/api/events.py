@@ -310,7 +310,7 @@ async def cancel_event(
 
 @router.get("/{event_id}/venue.csv", summary="The list for the venue (CSV)")
 async def venue_csv(request: Request, event_id: str, tenant: CurrentTenant, user: StaffUser, api: Services) -> Response:
-    """Return the accepted invitees with guests and check-in, as the events service writes it (';', UTF-8)."""
+    """Return the accepted invitees with guests and check-in, as the events service writes it (UTF-8)."""
     content = await api.events.venue_csv(tenant.ags, event_id)
     return Response(
         content,

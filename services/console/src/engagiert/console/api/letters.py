@@ -23,18 +23,29 @@ KINDS: tuple[str, ...] = get_args(TemplateName)
 PAGE_SIZE = 50
 BRANDING_FIELDS = {"name", "signature", "logo_url"}
 
-# What a preview fills the templates with: the parameters the services send, with sample values.
-_SAMPLE_EVENT: dict[str, dict[str, str]] = {
-    "de": {
-        "event_title": "Empfang zum Tag des Ehrenamts",
-        "event_date": "05.12.2026, 18:00 Uhr",
-        "location": "Rathaus",
-    },
-    "en": {"event_title": "Reception on Volunteer Day", "event_date": "5 December 2026, 6 pm", "location": "Town hall"},
+# What a preview fills the templates with: the parameters the services send, with sample values
+# (times as ISO strings, as the events service sends them; the templates format them).
+_SAMPLE_EVENT: dict[str, dict[str, Any]] = {
+    "de": {"event_title": "Empfang zum Tag des Ehrenamts", "event_kind": "Ehrenamtsempfang", "venue": "Rathaus",
+           "venue_address": "Marienplatz 1, 33098 Paderborn", "notes": "Bitte bringen Sie die Einladung mit."},
+    "en": {"event_title": "Reception on Volunteer Day", "event_kind": "Ehrenamtsempfang", "venue": "Town hall",
+           "venue_address": "Marienplatz 1, 33098 Paderborn", "notes": "Please bring the invitation."},
+}  # fmt: skip
+_SAMPLE_TIMES: dict[str, Any] = {
+    "starts_at": "2026-12-05T18:00:00+01:00",
+    "ends_at": "2026-12-05T21:00:00+01:00",
+    "rsvp_deadline": "2026-11-28T12:00:00+01:00",
+    "guests_per_invitee": 1,
+    "guests": 1,
 }
-_SAMPLE_HONOUR: dict[str, dict[str, str]] = {
-    "de": {"honour_title": "Ehrenamtskarte NRW", "valid_until": "30.11.2029", "card_number": "05774032-0001"},
-    "en": {"honour_title": "Ehrenamtskarte NRW", "valid_until": "30 November 2029", "card_number": "05774032-0001"},
+_SAMPLE_HONOUR: dict[str, Any] = {
+    "honour_title": "Ehrenamtskarte NRW",
+    "honour_kind": "ehrenamtskarte",
+    "kind": "ehrenamtskarte",
+    "valid_from": "2026-12-01",
+    "valid_until": "2029-11-30",
+    "card_number": "05774032-0001",
+    "verify_url": "https://engagiert.example/v1/honours/verify/beispiel",
 }
 _SAMPLE_TEXT: dict[str, dict[str, str]] = {
     "de": {"reason": "wegen Unwetters", "answer": "accepted", "subject": "Neuigkeiten", "body": "Hier steht Ihr Text."},
@@ -48,9 +59,9 @@ def sample_params(kind: str, language: str) -> dict[str, Any]:
     lang = language if language in _SAMPLE_EVENT else "de"
     params: dict[str, Any] = {"rsvp_url": _LINK, "renewal_url": _LINK, **_SAMPLE_TEXT[lang]}
     if kind.startswith("honour"):
-        params.update(_SAMPLE_HONOUR[lang])
+        params.update(_SAMPLE_HONOUR)
     else:
-        params.update(_SAMPLE_EVENT[lang])
+        params.update({**_SAMPLE_EVENT[lang], **_SAMPLE_TIMES})
     return params
 
 
