@@ -13,6 +13,7 @@ from engagiert.console.forms import FormErrors, errors_from, optional, text, val
 from engagiert.console.i18n import LANGUAGES
 from engagiert.console.people import member_names
 from engagiert.console.rendering import flash, render
+from engagiert.shared.contracts.letters import LETTERS
 from engagiert.shared.contracts.notifications import TemplateName
 
 router = APIRouter(prefix="/m/{ags}/letters", tags=["letters"])
@@ -23,46 +24,15 @@ KINDS: tuple[str, ...] = get_args(TemplateName)
 PAGE_SIZE = 50
 BRANDING_FIELDS = {"name", "signature", "logo_url"}
 
-# What a preview fills the templates with: the parameters the services send, with sample values
-# (times as ISO strings, as the events service sends them; the templates format them).
-_SAMPLE_EVENT: dict[str, dict[str, Any]] = {
-    "de": {"event_title": "Empfang zum Tag des Ehrenamts", "event_kind": "Ehrenamtsempfang", "venue": "Rathaus",
-           "venue_address": "Marienplatz 1, 33098 Paderborn", "notes": "Bitte bringen Sie die Einladung mit."},
-    "en": {"event_title": "Reception on Volunteer Day", "event_kind": "Ehrenamtsempfang", "venue": "Town hall",
-           "venue_address": "Marienplatz 1, 33098 Paderborn", "notes": "Please bring the invitation."},
-}  # fmt: skip
-_SAMPLE_TIMES: dict[str, Any] = {
-    "starts_at": "2026-12-05T18:00:00+01:00",
-    "ends_at": "2026-12-05T21:00:00+01:00",
-    "rsvp_deadline": "2026-11-28T12:00:00+01:00",
-    "guests_per_invitee": 1,
-    "guests": 1,
-}
-_SAMPLE_HONOUR: dict[str, Any] = {
-    "honour_title": "Ehrenamtskarte NRW",
-    "honour_kind": "ehrenamtskarte",
-    "kind": "ehrenamtskarte",
-    "valid_from": "2026-12-01",
-    "valid_until": "2029-11-30",
-    "card_number": "05774032-0001",
-    "verify_url": "https://engagiert.example/v1/honours/verify/beispiel",
-}
-_SAMPLE_TEXT: dict[str, dict[str, str]] = {
-    "de": {"reason": "wegen Unwetters", "answer": "accepted", "subject": "Neuigkeiten", "body": "Hier steht Ihr Text."},
-    "en": {"reason": "because of the storm", "answer": "accepted", "subject": "News", "body": "Your text goes here."},
-}
-_LINK = "https://engagiert.example/rsvp/beispiel"
-
 
 def sample_params(kind: str, language: str) -> dict[str, Any]:
-    """Return sample parameters for a template preview (as the events service would send them)."""
-    lang = language if language in _SAMPLE_EVENT else "de"
-    params: dict[str, Any] = {"rsvp_url": _LINK, "renewal_url": _LINK, **_SAMPLE_TEXT[lang]}
-    if kind.startswith("honour"):
-        params.update(_SAMPLE_HONOUR)
-    else:
-        params.update({**_SAMPLE_EVENT[lang], **_SAMPLE_TIMES})
-    return params
+    """Return sample parameters for a template preview: the example of the kind's letter contract.
+
+    The contracts live in ``engagiert.shared.contracts.letters``, the one place that says what each
+    template kind takes; a hand-kept copy here drifted from them once (the preview answered 422).
+    """
+    model = LETTERS.get(kind)
+    return dict(model.example().to_params()) if model else {}
 
 
 # -- the delivery log ---------------------------------------------------------------------------------
