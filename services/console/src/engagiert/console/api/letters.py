@@ -25,6 +25,18 @@ PAGE_SIZE = 50
 BRANDING_FIELDS = {"name", "signature", "logo_url"}
 
 
+# The contracts' examples are German; an English preview shows English sample words where a
+# template prints them as given (titles, venue, notes, reasons, free text).
+_ENGLISH_SAMPLES: dict[str, str] = {
+    "event_title": "Reception on Volunteer Day",
+    "venue": "Town hall",
+    "notes": "Please bring the invitation.",
+    "reason": "because of the storm",
+    "subject": "News",
+    "body": "Your text goes here.",
+}
+
+
 def sample_params(kind: str, language: str) -> dict[str, Any]:
     """Return sample parameters for a template preview: the example of the kind's letter contract.
 
@@ -32,7 +44,10 @@ def sample_params(kind: str, language: str) -> dict[str, Any]:
     template kind takes; a hand-kept copy here drifted from them once (the preview answered 422).
     """
     model = LETTERS.get(kind)
-    return dict(model.example().to_params()) if model else {}
+    params: dict[str, Any] = dict(model.example().to_params()) if model else {}
+    if language == "en":
+        params.update({k: v for k, v in _ENGLISH_SAMPLES.items() if params.get(k)})
+    return params
 
 
 # -- the delivery log ---------------------------------------------------------------------------------
