@@ -37,8 +37,10 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     settings = settings or EventsSettings()
     runtime = ServiceRuntime(settings, title="engagiert events", description="The events service of engagiert.")
 
+    keys = settings.member_keys()  # one cache of members' keys for the process
+
     def use_cases() -> EventsService:
-        return EventsService(Repository(runtime.db), settings, notify=runtime.relay.notify)
+        return EventsService(Repository(runtime.db), settings, notify=runtime.relay.notify, keys=keys)
 
     runtime.app.state.use_cases = use_cases
     runtime.on_startup(repository.ensure_indexes)

@@ -11,6 +11,11 @@ is committed; the running service's group is left alone), and applies the record
 service's own idempotent use case. It may run while the service runs: revision guards and
 hours entry ids make the order of the two writers irrelevant. Erasures in the history erase
 again (their confirmations carry the same CloudEvent ids, so the registry sees no new one).
+
+Snapshots are sealed with each member's key (crypto-shredding): the replay fetches the keys from
+the registry (``MEMBER_KEYS_URL``, ``MEMBER_KEYS_TOKEN``), so it needs the registry running. An
+erased member's key is gone: their snapshots are skipped and they are left out (only the
+tombstone their erasure fact writes, without personal data, stays); everyone else is rebuilt.
 """
 
 from __future__ import annotations
@@ -70,9 +75,10 @@ async def rebuild(
     read: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
     applied = 0
+    keys = settings.member_keys()
     try:
         await repository.ensure_indexes(db)
-        read_model = EventsService(Repository(db), settings).member_read_model
+        read_model = EventsService(Repository(db), settings, keys=keys).member_read_model
         partitions = await _partitions(bootstrap, security, list(contract))
         cleared = (await db[MEMBERS].delete_many({})).deleted_count if clear else 0
         if clear:
@@ -119,6 +125,7 @@ async def rebuild(
         members = await db[MEMBERS].count_documents({})
         erased = await db[MEMBERS].count_documents({"erased": True})
     finally:
+        await keys.close()
         await client.close()
     result = {
         "database": settings.database_name,

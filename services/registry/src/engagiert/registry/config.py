@@ -23,11 +23,25 @@ class RegistrySettings(ServiceSettings):
         default=topics.REGISTRY_INBOUND,
         description="the topic of inbound commands; tests and benchmarks point it at a throwaway topic",
     )
+    purge_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="how often the registry looks for erasures waiting for the inbound purge",
+    )
+    purge_every_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="purge erased people's inbound dead letters this often, also without an erasure",
+    )
     erasure_salt: SecretStr = Field(
         default=SecretStr(LOCAL_ERASURE_SALT),
         description="salts the hashes of erased people's identity keys (32+ random bytes in production; "
         "changing it forgets who was erased)",
     )
+
+    def inbound_topics(self) -> list[str]:
+        """Return the inbound topics this registry consumes (``inbound_topic`` when a test points it elsewhere)."""
+        return topics.inbound_topics() if self.inbound_topic == topics.REGISTRY_INBOUND else [self.inbound_topic]
 
     @model_validator(mode="after")
     def _enforce_erasure_salt_in_production(self) -> RegistrySettings:

@@ -7,12 +7,14 @@ from typing import Any
 from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
+from engagiert.registry import domain
 from engagiert.registry.api import ROUTERS
 from engagiert.registry.api.import_export import MAX_IMPORT_BYTES
 from engagiert.registry.config import RegistrySettings
 from engagiert.registry.handlers import inbound_handler
+from engagiert.registry.purge import InboundPurge
 from engagiert.registry.repository import OUTBOX_COLLECTIONS, Repository
-from engagiert.registry.services import RegistryService
+from engagiert.registry.services import RegistryService, utc_now
 from engagiert.shared import topics
 from engagiert.shared.contracts import (
     EngagementEnded,
@@ -43,11 +45,21 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
             erasure_salt=settings.erasure_salt.get_secret_value().encode(),
         )
 
+    runtime.app.state.member_keys_token = settings.member_keys_token.get_secret_value()
     runtime.on_startup(bind_store)
     for name in OUTBOX_COLLECTIONS:
         runtime.outbox(name)
     inbound = runtime.subscribe(settings.inbound_topic, inbound_handler(lambda: runtime.app.state.registry))
     inbound.contract_topic = topics.REGISTRY_INBOUND
+    salt = settings.erasure_salt.get_secret_value().encode()
+    purge = InboundPurge(
+        settings=settings,
+        repo=lambda: runtime.app.state.registry.repo,
+        marks=lambda ags, keys: domain.erased_marks(ags, keys, salt=salt),
+        inbound=settings.inbound_topics(),
+        clock=utc_now,
+    )
+    runtime.background(purge.loop)
     runtime.publishes(
         topics.REGISTRY_MEMBERS,
         [

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bson import Binary
 from pymongo import ASCENDING, DeleteMany, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -14,6 +15,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from engagiert.shared.envelope import OutgoingRecord
 from engagiert.shared.messaging.outbox import OUTBOX, PENDING, outbox_fields, with_outbox
 from engagiert.shared.mongo import DUPLICATE_KEY, bulk_write, insert_new
+from engagiert.shared.shredding import MemberKey
 
 MUNICIPALITIES = "municipalities"
 ORGANISATIONS = "organisations"
@@ -22,6 +24,8 @@ HOURS = "hours"
 FIGURES = "hours_figures"
 """Per member: the running sums of its hours (see ``domain.RunningFigures``), guarded by ``rev``."""
 INBOX = "inbox"
+MEMBER_KEYS = "member_keys"
+"""Per member: the data key their personal data is sealed with on the topics; erasure leaves a tombstone."""
 OUTBOX_COLLECTIONS = (MEMBERS, FIGURES, HOURS, MUNICIPALITIES)
 """The collections whose documents carry an outbox (``hours`` for entries written before the
 figures carried their facts; ``municipalities`` for their profiles)."""
@@ -44,6 +48,7 @@ class Repository:
         self.hours: AsyncCollection[Doc] = db[HOURS]
         self.figures: AsyncCollection[Doc] = db[FIGURES]
         self.inbox: AsyncCollection[Doc] = db[INBOX]
+        self.member_keys: AsyncCollection[Doc] = db[MEMBER_KEYS]
 
     async def ensure_indexes(self) -> None:
         """Create the indexes the queries use."""
@@ -245,6 +250,48 @@ class Repository:
         async for doc in self.members.find({"municipality": ags, "erased": True}, {"erased_marks": 1}):
             found.update(doc.get("erased_marks") or [])
         return found
+
+    # -- member keys (crypto-shredding) ------------------------------------------------------------
+
+    async def create_member_keys(self, member_ids: Sequence[str], *, now: Any, chunk: int = 1000) -> None:
+        """Give each member without a key (and without a tombstone) a fresh one; existing ones stay."""
+        for start in range(0, len(member_ids), chunk):
+            docs = [
+                {"_id": m, "kid": k.kid, "key": Binary(k.secret), "created_at": now}
+                for m in member_ids[start : start + chunk]
+                for k in (MemberKey.new(),)
+            ]
+            await insert_new(self.member_keys, docs)
+
+    async def member_keys_of(self, member_ids: Sequence[str], *, chunk: int = 1000) -> dict[str, MemberKey | None]:
+        """Return the key of each member that has one; None for a shredded one; absent when unknown."""
+        found: dict[str, MemberKey | None] = {}
+        ids = list(dict.fromkeys(member_ids))
+        for start in range(0, len(ids), chunk):
+            async for doc in self.member_keys.find({"_id": {"$in": ids[start : start + chunk]}}):
+                key = doc.get("key")
+                found[doc["_id"]] = MemberKey(kid=doc["kid"], secret=bytes(key)) if key else None
+        return found
+
+    async def shred_member_key(self, member_id: str, *, now: Any) -> None:
+        """Replace a member's key with a tombstone (kept, so nothing can give them a key again)."""
+        await self.member_keys.update_one(
+            {"_id": member_id, "key": {"$exists": True}},
+            {"$set": {"shredded_at": now}, "$unset": {"key": "", "kid": ""}},
+        )
+        await insert_new(self.member_keys, [{"_id": member_id, "shredded_at": now}])
+
+    async def erasures_awaiting_purge(self, *, limit: int = 10_000) -> list[Doc]:
+        """Return the tombstones whose inbound records and dead letters are not purged yet."""
+        query = {"erased": True, "erasure.inbound_purged_at": None}
+        return await self.members.find(query, {"_id": 1}).limit(limit).to_list(None)
+
+    async def mark_inbound_purged(self, member_ids: Sequence[str], *, at: Any) -> None:
+        """Record that a purge which began after these erasures finished."""
+        if member_ids:
+            await self.members.update_many(
+                {"_id": {"$in": list(member_ids)}, "erased": True}, {"$set": {"erasure.inbound_purged_at": at}}
+            )
 
     async def record_confirmation(self, ags: str, member_id: str, service: str, at: Any) -> bool:
         """Record a service's erasure confirmation; return False when no such tombstone exists."""

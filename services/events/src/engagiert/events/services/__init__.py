@@ -14,6 +14,7 @@ from engagiert.events.services.invitations import Invitations
 from engagiert.events.services.member_read_model import MemberReadModel
 from engagiert.events.services.recognition_events import EventCreate, EventUpdate, RecognitionEvents
 from engagiert.events.services.rsvp import Rsvp
+from engagiert.shared.shredding import MemberKeys
 
 __all__ = [
     "EventCreate",
@@ -41,6 +42,7 @@ class EventsService:
         *,
         notify: Callable[[], None] = no_nudge,
         clock: Callable[[], datetime] = utc_now,
+        keys: MemberKeys | None = None,
     ) -> None:
         self.repo = repo
         self.invitation_mails = InvitationMails(repo=repo, settings=settings, notify=notify, clock=clock)
@@ -58,7 +60,13 @@ class EventsService:
         self.rsvp = Rsvp(repo=repo, settings=settings, notify=notify, clock=clock, mails=self.invitation_mails)
         self.honours = Honours(repo=repo, settings=settings, notify=notify, clock=clock)
         self.member_read_model = MemberReadModel(
-            repo=repo, settings=settings, notify=notify, clock=clock, honours=self.honours, rsvp=self.rsvp
+            repo=repo,
+            settings=settings,
+            notify=notify,
+            clock=clock,
+            honours=self.honours,
+            rsvp=self.rsvp,
+            keys=keys,
         )
 
     async def run_due_work(self) -> dict[str, int]:

@@ -173,12 +173,26 @@ class ImportExport(UseCases):
                     now=now,
                 )
                 doc["import_key"] = key
-                docs.append((doc, self.members.registered_records(doc, self.members.fresh_totals(doc))))
+                docs.append((doc, []))
             return docs, len(fresh)
 
         docs, fresh_count = await asyncio.to_thread(prepare)
         if dry_run or report.error_count:
             return report
+        # Keys first (a member's records are sealed with it), then the records, in the worker thread too.
+        ids = [doc["_id"] for doc, _ in docs]
+        await self.repo.create_member_keys(ids, now=now)
+        keys = await self.repo.member_keys_of(ids)
+
+        def seal_all() -> list[tuple[Doc, Sequence[OutgoingRecord]]]:
+            m = self.members
+            return [
+                (doc, m.registered_records(doc, m.fresh_totals(doc), key))
+                for doc, _ in docs
+                if (key := keys.get(doc["_id"])) is not None  # a shredded id is never used again
+            ]
+
+        docs = await asyncio.to_thread(seal_all)
         report.created = await self.repo.insert_members(docs)
         report.skipped_existing += fresh_count - report.created
         await asyncio.to_thread(docs.clear)  # freed in the thread, not on the event loop
