@@ -4,8 +4,8 @@ A member with hours, an invitation (delivered e-mail), a granted Ehrenamtskarte,
 command and a dead-lettered one carrying her e-mail is erased. Once the registry reports the
 erasure complete, a raw consumer reads every topic and dead-letter topic from offset 0 and finds
 none of her name, e-mail, phone, street or birth date; neither do the three databases nor the
-logs; another member's dead letter is still there; a rebuild of the events read model from a
-replay leaves her out and rebuilds everyone else as before.
+logs; another member's dead letter is still there; rebuilds of the events and notifications read
+models from a replay leave her out and rebuild everyone else as before.
 
 The registry runs on an inbound topic of its own (its purge deletes records of that topic); the
 services' confirmations still go to the shared inbound topic, so the test forwards the ones about
@@ -125,10 +125,10 @@ def scan_logs(own: Path, needles: dict[str, str]) -> tuple[list[Path], dict[str,
     return files, {str(p): f for p in files if (f := occurrences(p.read_bytes(), needles))}
 
 
-def run_rebuild(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
-    """Run ``python -m engagiert.events.rebuild`` with the test's events settings."""
+def run_rebuild(service: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    """Run ``python -m engagiert.<service>.rebuild`` with the test's settings."""
     return subprocess.run(
-        [sys.executable, "-m", "engagiert.events.rebuild", *args],
+        [sys.executable, "-m", f"engagiert.{service}.rebuild", *args],
         env={**os.environ, **env}, cwd=REPO_ROOT, capture_output=True, timeout=900, check=False,
     )  # fmt: skip
 
@@ -441,7 +441,7 @@ async def test_an_erased_member_is_gone_from_every_topic_dead_letter_database_an
             "--engagement-topic",
             copies[topics.REGISTRY_ENGAGEMENT],
         ]
-        result = await asyncio.to_thread(run_rebuild, args, {**env, "LOG_LEVEL": "WARNING"})
+        result = await asyncio.to_thread(run_rebuild, "events", args, {**env, "LOG_LEVEL": "WARNING"})
         assert result.returncode == 0, result.stderr.decode()[-3000:]
         counts = json.loads(result.stdout.decode().strip().splitlines()[-1])
         assert occurrences(result.stdout + result.stderr, needles) == {}
@@ -456,6 +456,26 @@ async def test_an_erased_member_is_gone_from_every_topic_dead_letter_database_an
         her = await ev_db["members"].find_one({"_id": zora_id})
         assert her is None or (her.get("erased") and "given_name" not in her), her
         assert occurrences(json_util.dumps(await ev_db["members"].find({}).to_list(None)).encode(), needles) == {}
+        print(f"events rebuild: {counts}")
+
+        # 5. ... and the notifications contacts read model likewise.
+        kept = {m: await no_db["contacts"].find_one({"_id": m}) for m in others.values()}
+        args = ["--members-topic", copies[topics.REGISTRY_MEMBERS]]
+        result = await asyncio.to_thread(run_rebuild, "notifications", args, {**env, "LOG_LEVEL": "WARNING"})
+        assert result.returncode == 0, result.stderr.decode()[-3000:]
+        counts = json.loads(result.stdout.decode().strip().splitlines()[-1])
+        living = await no_db["contacts"].find({"municipality": ags, "erased": {"$ne": True}}).to_list(None)
+        assert {d["_id"] for d in living} == set(others.values()), counts
+        for m, doc in kept.items():
+            again = await no_db["contacts"].find_one({"_id": m})
+            assert doc is not None
+            assert again is not None
+            for field in ("given_name", "family_name", "email", "postal_address", "consent_channels", "revision"):
+                assert again.get(field) == doc.get(field), (field, again.get(field), doc.get(field))
+        her = await no_db["contacts"].find_one({"_id": zora_id})
+        assert her is None or (her.get("erased") and "email" not in her), her
+        assert occurrences(json_util.dumps(await no_db["contacts"].find({}).to_list(None)).encode(), needles) == {}
+        print(f"notifications rebuild: {counts}")
     finally:
         await client.close()
         for c in (reg, ev, mail):

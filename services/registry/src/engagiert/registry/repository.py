@@ -253,15 +253,25 @@ class Repository:
 
     # -- member keys (crypto-shredding) ------------------------------------------------------------
 
-    async def create_member_keys(self, member_ids: Sequence[str], *, now: Any, chunk: int = 1000) -> None:
-        """Give each member without a key (and without a tombstone) a fresh one; existing ones stay."""
-        for start in range(0, len(member_ids), chunk):
-            docs = [
-                {"_id": m, "kid": k.kid, "key": Binary(k.secret), "created_at": now}
-                for m in member_ids[start : start + chunk]
-                for k in (MemberKey.new(),)
-            ]
-            await insert_new(self.member_keys, docs)
+    async def create_member_keys(
+        self, member_ids: Sequence[str], *, now: Any, chunk: int = 1000
+    ) -> dict[str, MemberKey]:
+        """Give each member without a key (and without a key tombstone) a fresh one; return the keys it created."""
+        created: dict[str, MemberKey] = {}
+        ids = list(dict.fromkeys(member_ids))
+        for start in range(0, len(ids), chunk):
+            keys = {m: MemberKey.new() for m in ids[start : start + chunk]}
+            docs = [{"_id": m, "kid": k.kid, "key": Binary(k.secret), "created_at": now} for m, k in keys.items()]
+            try:
+                await self.member_keys.insert_many(docs, ordered=False)
+                taken: set[str] = set()
+            except BulkWriteError as exc:  # those that have a key (or a tombstone) keep it
+                errors = exc.details.get("writeErrors", [])
+                if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                    raise
+                taken = {docs[e["index"]]["_id"] for e in errors}
+            created.update({m: k for m, k in keys.items() if m not in taken})
+        return created
 
     async def member_keys_of(self, member_ids: Sequence[str], *, chunk: int = 1000) -> dict[str, MemberKey | None]:
         """Return the key of each member that has one; None for a shredded one; absent when unknown."""

@@ -152,21 +152,29 @@ class SealedMemberSnapshot(_Part):
             key, self.personal, member_id=self.member_id, municipality=self.municipality, field=PERSONAL_FIELD
         )
         personal = MemberPersonal.model_validate_json(raw)
-        return MemberSnapshot.model_validate({**self.model_dump(exclude={"personal"}), **personal.model_dump()})
+        # Both parts are validated models already: put them together without validating again.
+        fields = {name: getattr(self, name) for name in _CLEAR_FIELDS}
+        fields.update({name: getattr(personal, name) for name in _PERSONAL_FIELDS})
+        return MemberSnapshot.model_construct(**fields)
+
+
+_PERSONAL_FIELDS = frozenset(MemberPersonal.model_fields)
+_CLEAR_FIELDS = frozenset(SealedMemberSnapshot.model_fields) - {"personal"}
 
 
 def seal_snapshot(snapshot: MemberSnapshot, key: shredding.MemberKey) -> SealedMemberSnapshot:
     """Return ``snapshot`` with its personal part sealed with the member's key."""
-    personal = MemberPersonal.model_validate(snapshot.model_dump(include=set(MemberPersonal.model_fields)))
     sealed = shredding.seal(
         key,
-        personal.model_dump_json().encode(),
+        snapshot.model_dump_json(include=set(_PERSONAL_FIELDS)).encode(),
         member_id=snapshot.member_id,
         municipality=snapshot.municipality,
         field=PERSONAL_FIELD,
     )
-    rest = snapshot.model_dump(exclude=set(MemberPersonal.model_fields))
-    return SealedMemberSnapshot.model_validate({**rest, "personal": sealed})
+    # The snapshot is validated already: its clear fields move over as they are.
+    return SealedMemberSnapshot.model_construct(
+        **{name: getattr(snapshot, name) for name in _CLEAR_FIELDS}, personal=sealed
+    )
 
 
 AnySnapshot = SealedMemberSnapshot | MemberSnapshot

@@ -24,6 +24,7 @@ from engagiert.shared.contracts import (
     MemberSnapshot,
     MemberStatusChanged,
     MemberUpdated,
+    MunicipalityProfileChanged,
 )
 from engagiert.shared.envelope import Envelope
 from engagiert.shared.logging import get_logger
@@ -55,6 +56,8 @@ class MemberReadModel(UseCases):
 
     async def apply_member_events(self, events: Sequence[Envelope[Any]]) -> None:
         """Apply a batch of registry facts idempotently (revision guards, entry ids) and propose honours."""
+        # Municipalities' profiles travel on the members topic too; they sign notifications' letters.
+        events = [e for e in events if not isinstance(e.data, MunicipalityProfileChanged)]
         opened = await self.open_snapshots(events)
         touched: dict[str, str] = {}
         for env in events:

@@ -68,8 +68,10 @@ class UseCases:
 
     async def member_keys(self, member_ids: Sequence[str]) -> dict[str, MemberKey]:
         """Return the keys of members, creating the missing ones; NotFound for a member whose key was shredded."""
-        await self.repo.create_member_keys(list(member_ids), now=self.clock())
-        found = await self.repo.member_keys_of(member_ids)
+        created = await self.repo.create_member_keys(list(member_ids), now=self.clock())
+        found: dict[str, MemberKey | None] = dict(created)
+        if missing := [m for m in member_ids if m not in created]:
+            found.update(await self.repo.member_keys_of(missing))
         keys: dict[str, MemberKey] = {}
         for m in member_ids:
             key = found.get(m)

@@ -21,6 +21,7 @@ from engagiert.registry.services.municipalities import Municipalities
 from engagiert.shared.csvfiles import CsvDialect, restore_cell, write_csv
 from engagiert.shared.envelope import OutgoingRecord
 from engagiert.shared.logging import get_logger
+from engagiert.shared.shredding import MemberKey
 
 log = get_logger(__name__)
 
@@ -181,8 +182,9 @@ class ImportExport(UseCases):
             return report
         # Keys first (a member's records are sealed with it), then the records, in the worker thread too.
         ids = [doc["_id"] for doc, _ in docs]
-        await self.repo.create_member_keys(ids, now=now)
-        keys = await self.repo.member_keys_of(ids)
+        keys: dict[str, MemberKey | None] = dict(await self.repo.create_member_keys(ids, now=now))
+        if missing := [m for m in ids if m not in keys]:  # ids that had a key (or a tombstone) already
+            keys.update(await self.repo.member_keys_of(missing))
 
         def seal_all() -> list[tuple[Doc, Sequence[OutgoingRecord]]]:
             m = self.members
