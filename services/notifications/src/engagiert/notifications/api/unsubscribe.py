@@ -30,7 +30,8 @@ TEXT: dict[str, dict[str, str]] = {
         "explain": "Mit einem Klick auf die Schaltfläche ziehen Sie Ihre Einwilligung zurück, "
         "von uns per E-Mail angeschrieben zu werden: Sie erhalten dann keine Einladungen, "
         "Erinnerungen und Rundschreiben per E-Mail mehr, auch keine Bestätigungen.",
-        "others_stay": "Eine Einwilligung in Post oder Anrufe bleibt bestehen.",
+        "others_stay": "Haben Sie eingewilligt, dass wir Ihnen per Post schreiben oder Sie anrufen, "
+        "bleibt das bestehen.",
         "button": "E-Mails abbestellen",
         "done_heading": "Sie sind abgemeldet",
         "done": "Sie erhalten von uns keine E-Mails mehr. Wenn Sie es sich anders überlegen, "
@@ -50,7 +51,7 @@ TEXT: dict[str, dict[str, str]] = {
         "heading": "Stop receiving emails",
         "explain": "With the button below you withdraw your consent to be contacted by email: you will "
         "no longer receive invitations, reminders, circulars or confirmations by email.",
-        "others_stay": "A consent to letters by post or to phone calls stays.",
+        "others_stay": "If you agreed to letters by post or to phone calls, that stays as it is.",
         "button": "Unsubscribe from emails",
         "done_heading": "You are unsubscribed",
         "done": "You will receive no more emails from us. If you change your mind, please get in touch.",
