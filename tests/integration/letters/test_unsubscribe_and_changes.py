@@ -105,10 +105,10 @@ class Mailbox:
                 mails.append(message)
         return mails
 
-    async def unsubscribe_check(self, message: Message) -> dict[str, Any]:
-        """Return Mailpit's own reading of a mail's List-Unsubscribe headers (links, errors)."""
-        summary = (await self.client.get(f"/api/v1/message/{message['X-Test-Mailpit-ID']}")).json()
-        return dict(summary["ListUnsubscribe"])
+    async def check(self, message: Message, what: str) -> dict[str, Any]:
+        """Return Mailpit's own check of a mail: its summary, ``html-check`` or ``link-check``."""
+        path = f"/api/v1/message/{message['X-Test-Mailpit-ID']}" + ("" if what == "summary" else f"/{what}")
+        return dict((await self.client.get(path, timeout=60)).json())
 
 
 def part(message: Message, content_type: str) -> str:
@@ -179,7 +179,7 @@ async def test_one_click_unsubscribe_and_event_changed_mails(platform: dict[str,
     match = re.fullmatch(r"<(http://127\.0\.0\.1:\d+/unsubscribe/([A-Za-z0-9._-]+))>", header)
     assert match, header
     link, token = match.group(1), match.group(2)
-    checked = await mailbox.unsubscribe_check(invitation)
+    checked = (await mailbox.check(invitation, "summary"))["ListUnsubscribe"]
     assert checked["Errors"] == "", checked
     assert checked["Links"] == [link], checked
     assert checked["HeaderPost"] == "List-Unsubscribe=One-Click", checked
@@ -190,6 +190,10 @@ async def test_one_click_unsubscribe_and_event_changed_mails(platform: dict[str,
     assert f'<a href="{link}"' in html
     assert "Keine E-Mails mehr erhalten" in html
     assert f"Keine E-Mails mehr erhalten: {link}" in text
+
+    assert (await mailbox.check(invitation, "html-check"))["Total"]["Supported"] >= 85
+    links = await mailbox.check(invitation, "link-check")
+    assert links["Errors"] == 0, links  # the RSVP and the unsubscribe link answer (Mailpit asks without a POST)
 
     head = await no.head(link)
     assert head.status_code == 200
@@ -259,6 +263,7 @@ async def test_one_click_unsubscribe_and_event_changed_mails(platform: dict[str,
         assert "Samstag, 5. Dezember 2026, 18:00 Uhr" in part(mail, "text/plain")
         assert "Samstag, 5. Dezember 2026, 18:00 Uhr" in part(mail, "text/html")
         assert mail["List-Unsubscribe"] is None, "an event the member is invited to changed: transactional"
+        assert (await mailbox.check(mail, "html-check"))["Total"]["Supported"] >= 85
         entry, before = calendar_of(mail), calendar_of(invitations[key])
         assert str(entry["UID"]) == str(before["UID"])
         assert (int(before.get("SEQUENCE", 0)), int(entry["SEQUENCE"])) == (0, 1)
