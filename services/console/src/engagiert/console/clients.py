@@ -7,7 +7,7 @@ changes goes through them. A service's problem+json answer becomes a :class:`Ser
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -225,6 +225,31 @@ class HonourRules(_Model):
     juleica_shortcut: bool = True
     engagementnachweis_min_hours: float = 80
     hours_per_year_override: float | None = None
+
+
+class StateThreshold(_Model):
+    """A dated state rule of the Ehrenamtskarte NRW (from ``valid_from`` on, until before ``valid_until``)."""
+
+    valid_from: date
+    valid_until: date | None = None
+    hours_per_week: float
+    hours_per_year: float
+
+    @property
+    def last_day(self) -> date | None:
+        """Return the last day the rule applies (None: open-ended)."""
+        return self.valid_until - timedelta(days=1) if self.valid_until else None
+
+    def applies_on(self, day: date) -> bool:
+        """Return True when the rule is in force on ``day``."""
+        return self.valid_from <= day and (self.valid_until is None or day < self.valid_until)
+
+
+class HonourRuleDefaults(_Model):
+    """The rules every municipality starts from, as the events service applies them."""
+
+    defaults: HonourRules
+    state_thresholds: list[StateThreshold]
 
 
 # -- notifications ----------------------------------------------------------------------------------
@@ -488,6 +513,10 @@ class EventsClient(_Client):
     async def honour_rules(self, ags: str) -> HonourRules:
         """Return the municipality's honour rules (state defaults where it set none)."""
         return HonourRules.model_validate(await self._json("GET", f"/v1/municipalities/{ags}/honour-rules"))
+
+    async def honour_rule_defaults(self) -> HonourRuleDefaults:
+        """Return the state defaults and the dated state thresholds every municipality starts from."""
+        return HonourRuleDefaults.model_validate(await self._json("GET", "/v1/honour-rules/defaults"))
 
 
 class NotificationsClient(_Client):
