@@ -326,6 +326,10 @@ class _Client:
         return (await self._call(method, path, **kwargs)).json()
 
 
+MEMBERS_PER_LOOKUP = 100
+"""The registry answers at most this many members named by id in one list call."""
+
+
 class RegistryClient(_Client):
     """The registry: municipalities, organisations, members, hours, consent, erasure, CSV."""
 
@@ -383,6 +387,12 @@ class RegistryClient(_Client):
             if v not in (None, "")
         }
         return MemberPage.model_validate(await self._json("GET", f"/v1/municipalities/{ags}/members", params=params))
+
+    async def members_by_id(self, ags: str, member_ids: list[str]) -> list[Member]:
+        """Return the living members among ``member_ids`` (at most ``MEMBERS_PER_LOOKUP``), in one call."""
+        params = [("id", member_id) for member_id in member_ids] + [("limit", str(len(member_ids)))]
+        page = MemberPage.model_validate(await self._json("GET", f"/v1/municipalities/{ags}/members", params=params))
+        return page.items
 
     async def member(self, ags: str, member_id: str) -> Member:
         """Return a member with derived figures."""
