@@ -17,6 +17,7 @@ from engagiert.registry.services.common import (
     utc_now,
 )
 from engagiert.registry.services.erasure import Erasure
+from engagiert.registry.services.figures import Figures
 from engagiert.registry.services.hours import Hours
 from engagiert.registry.services.import_export import CSV_COLUMNS, ImportExport, ImportReport, RowError
 from engagiert.registry.services.inbound import Inbound
@@ -51,6 +52,7 @@ class RegistryService:
         self.hours = Hours(**base)
         self.import_export = ImportExport(**base, municipalities=self.municipalities, members=self.members)
         self.erasure = Erasure(**base)
+        self.figures = Figures(**base)
         self.inbound = Inbound(**base, members=self.members, hours=self.hours, erasure=self.erasure)
 
 
@@ -59,6 +61,7 @@ __all__ = [
     "AlreadyExists",
     "DuplicateMember",
     "Erasure",
+    "Figures",
     "Hours",
     "ImportExport",
     "ImportReport",
