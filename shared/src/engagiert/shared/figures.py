@@ -395,6 +395,11 @@ def wants_csv(request: Request, format_: str | None) -> bool:
     return "text/csv" in accept and "application/json" not in accept
 
 
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}}
+}
+"""The OpenAPI answer of a route that answers JSON or CSV."""
+
 CSV_DIALECT_QUERY = Query(
     description="the CSV's dialect: excel-de (default here: semicolons, UTF-8 with BOM, decimal comma) or rfc4180"
 )
@@ -407,6 +412,7 @@ FormatQuery = Annotated[
 __all__ = [
     "AGE_BANDS",
     "CSV_DIALECT_QUERY",
+    "CSV_RESPONSE",
     "FIELDS",
     "FIELD_KEYS",
     "KEY_LABELS",

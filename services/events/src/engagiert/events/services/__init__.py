@@ -8,6 +8,7 @@ from datetime import datetime
 from engagiert.events.config import EventsSettings
 from engagiert.events.repository import Repository
 from engagiert.events.services.common import UseCases, no_nudge, utc_now
+from engagiert.events.services.figures import Figures
 from engagiert.events.services.honours import Grant, Honours, Reject
 from engagiert.events.services.invitation_mails import InvitationMails
 from engagiert.events.services.invitations import Invitations
@@ -19,6 +20,7 @@ __all__ = [
     "EventCreate",
     "EventUpdate",
     "EventsService",
+    "Figures",
     "Grant",
     "Honours",
     "InvitationMails",
@@ -57,6 +59,7 @@ class EventsService:
         )
         self.rsvp = Rsvp(repo=repo, settings=settings, notify=notify, clock=clock, mails=self.invitation_mails)
         self.honours = Honours(repo=repo, settings=settings, notify=notify, clock=clock)
+        self.figures = Figures(repo=repo, settings=settings, notify=notify, clock=clock)
         self.member_read_model = MemberReadModel(
             repo=repo, settings=settings, notify=notify, clock=clock, honours=self.honours, rsvp=self.rsvp
         )

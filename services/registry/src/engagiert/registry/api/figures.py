@@ -9,16 +9,20 @@ from fastapi import APIRouter, Depends, Request
 from engagiert.registry.api.deps import Service, problems
 from engagiert.shared.auth import Principal, Reader, require
 from engagiert.shared.csvfiles import CsvDialect, csv_response
-from engagiert.shared.figures import CSV_DIALECT_QUERY, PERIOD_QUERY, FormatQuery, network_csv, parse_period, wants_csv
+from engagiert.shared.figures import (
+    CSV_DIALECT_QUERY,
+    CSV_RESPONSE,
+    PERIOD_QUERY,
+    FormatQuery,
+    network_csv,
+    parse_period,
+    wants_csv,
+)
 
 router = APIRouter(tags=["figures"])
 
 NetworkMember = Annotated[Principal, Depends(require("reader"))]
 """A route parameter: any signed-in member of the network (staff or reader of any municipality, network-admin)."""
-
-CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}}
-}
 
 
 @router.get("/v1/municipalities/{ags}/figures", summary="A municipality's registry figures for a year or quarter")
