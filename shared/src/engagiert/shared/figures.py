@@ -9,10 +9,12 @@ agreed to be named. :func:`network_csv` writes the same table as CSV. See docs/n
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+import time as clock
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
@@ -340,6 +342,33 @@ def network_answer(*, period: Period, source: Source, rows: Sequence[Municipalit
     }
 
 
+class NetworkCache:
+    """Keeps each period's network answer for ``seconds``, computed once even when asked for concurrently.
+
+    The network's figures read every member and hours entry of every municipality; they are a
+    comparison across the network, not a live count, so an answer a few minutes old is what a
+    reader expects, and the JSON, the CSV and the console's pages share one computation.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._answers: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def get(self, key: str, compute: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        """Return the kept answer for ``key`` while fresh, else compute, keep and return it."""
+        if self.seconds <= 0:
+            return await compute()
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            kept = self._answers.get(key)
+            if kept is not None and clock.monotonic() - kept[0] < self.seconds:
+                return kept[1]
+            answer = await compute()
+            self._answers[key] = (clock.monotonic(), answer)
+            return answer
+
+
 def network_csv(answer: Mapping[str, Any], *, dialect: CsvDialect = "excel-de") -> bytes:
     """Return the network answer as CSV: one row per municipality, then the network's median and quartiles.
 
@@ -425,6 +454,7 @@ __all__ = [
     "FormatQuery",
     "MunicipalityFigures",
     "MunicipalityInfo",
+    "NetworkCache",
     "Period",
     "Rate",
     "age_band",

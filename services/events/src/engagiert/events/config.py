@@ -34,6 +34,11 @@ class EventsSettings(ServiceSettings):
     rsvp_reminder_hours: float = Field(
         default=72, ge=0, description="hours before the RSVP deadline when those who have not answered are reminded"
     )
+    figures_cache_seconds: float = Field(
+        default=300,
+        ge=0,
+        description="how long GET /v1/network/figures keeps a period's answer (0: computed on every call)",
+    )
     card_signing_keys: SecretStr = Field(
         default=SecretStr(LOCAL_CARD_KEYS),
         description="Ed25519 key ring of card codes, 'kid:<base64url 32-byte seed>,...' (the first signs; "

@@ -29,6 +29,7 @@ from engagiert.shared.contracts import (
     RecognitionEventChanged,
     RecognitionEventScheduled,
 )
+from engagiert.shared.figures import NetworkCache
 from engagiert.shared.runtime import ServiceRuntime
 
 
@@ -37,8 +38,10 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     settings = settings or EventsSettings()
     runtime = ServiceRuntime(settings, title="engagiert events", description="The events service of engagiert.")
 
+    figures_cache = NetworkCache(settings.figures_cache_seconds)  # one per process: use cases are per request
+
     def use_cases() -> EventsService:
-        return EventsService(Repository(runtime.db), settings, notify=runtime.relay.notify)
+        return EventsService(Repository(runtime.db), settings, notify=runtime.relay.notify, figures_cache=figures_cache)
 
     runtime.app.state.use_cases = use_cases
     runtime.on_startup(repository.ensure_indexes)

@@ -15,6 +15,7 @@ from engagiert.events.services.invitations import Invitations
 from engagiert.events.services.member_read_model import MemberReadModel
 from engagiert.events.services.recognition_events import EventCreate, EventUpdate, RecognitionEvents
 from engagiert.events.services.rsvp import Rsvp
+from engagiert.shared.figures import NetworkCache
 
 __all__ = [
     "EventCreate",
@@ -43,6 +44,7 @@ class EventsService:
         *,
         notify: Callable[[], None] = no_nudge,
         clock: Callable[[], datetime] = utc_now,
+        figures_cache: NetworkCache | None = None,
     ) -> None:
         self.repo = repo
         self.invitation_mails = InvitationMails(repo=repo, settings=settings, notify=notify, clock=clock)
@@ -59,7 +61,9 @@ class EventsService:
         )
         self.rsvp = Rsvp(repo=repo, settings=settings, notify=notify, clock=clock, mails=self.invitation_mails)
         self.honours = Honours(repo=repo, settings=settings, notify=notify, clock=clock)
-        self.figures = Figures(repo=repo, settings=settings, notify=notify, clock=clock)
+        self.figures = Figures(
+            repo=repo, settings=settings, notify=notify, clock=clock, network_cache=figures_cache or NetworkCache(0)
+        )
         self.member_read_model = MemberReadModel(
             repo=repo, settings=settings, notify=notify, clock=clock, honours=self.honours, rsvp=self.rsvp
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ from engagiert.shared.figures import (
     Figure,
     MunicipalityFigures,
     MunicipalityInfo,
+    NetworkCache,
     Period,
     Rate,
     municipality_answer,
@@ -89,6 +90,8 @@ def events_figures(
 class Figures(UseCases):
     """Runs the figures' use cases: a municipality's own figures and the network's, each in a few bulk reads."""
 
+    network_cache: NetworkCache = field(default_factory=lambda: NetworkCache(0))
+
     async def of_municipality(self, ags: str, period: Period) -> dict[str, Any]:
         """Return the figures of ``ags`` for ``period`` (its own: nothing suppressed)."""
         computed = await self._compute(period, municipality=ags)
@@ -96,7 +99,10 @@ class Figures(UseCases):
         return municipality_answer(ags=ags, period=period, source="events", figures=figures)
 
     async def of_network(self, period: Period) -> dict[str, Any]:
-        """Return every known municipality's figures for ``period``, anonymised, with the network's quartiles."""
+        """Return every known municipality's figures for ``period``, anonymised, with the quartiles (kept a while)."""
+        return await self.network_cache.get(period.label, lambda: self._network(period))
+
+    async def _network(self, period: Period) -> dict[str, Any]:
         municipalities = await self.repo.list_municipalities()
         computed = await self._compute(period, municipality=None)
         rows = [

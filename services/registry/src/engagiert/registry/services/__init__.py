@@ -24,6 +24,7 @@ from engagiert.registry.services.inbound import Inbound
 from engagiert.registry.services.members import Members
 from engagiert.registry.services.municipalities import Municipalities
 from engagiert.registry.services.organisations import Organisations
+from engagiert.shared.figures import NetworkCache
 
 
 class RegistryService:
@@ -37,6 +38,7 @@ class RegistryService:
         notify: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utc_now,
         erasure_salt: bytes = LOCAL_ERASURE_SALT,
+        figures_cache_seconds: float = 0,
     ) -> None:
         self.repo = repo
         base: dict[str, Any] = {
@@ -52,7 +54,7 @@ class RegistryService:
         self.hours = Hours(**base)
         self.import_export = ImportExport(**base, municipalities=self.municipalities, members=self.members)
         self.erasure = Erasure(**base)
-        self.figures = Figures(**base)
+        self.figures = Figures(**base, network_cache=NetworkCache(figures_cache_seconds))
         self.inbound = Inbound(**base, members=self.members, hours=self.hours, erasure=self.erasure)
 
 

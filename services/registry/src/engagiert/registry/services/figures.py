@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from engagiert.shared.figures import (
     Figure,
     MunicipalityFigures,
     MunicipalityInfo,
+    NetworkCache,
     Period,
     age_band,
     main_field,
@@ -58,14 +59,14 @@ def registry_figures(
     fields: Counter[str] = Counter()
     for member in members:
         registered = _day(member.get("created_at"))
-        field = main_field(member.get("engagements") or [], on=end)
-        field_of[str(member["_id"])] = field
+        main = main_field(member.get("engagements") or [], on=end)
+        field_of[str(member["_id"])] = main
         if registered is not None and period.start <= registered <= end:
             new += 1
         if member.get("status", "active") == "active" and (registered is None or registered <= end):
             active += 1
             bands[age_band(_day(member.get("date_of_birth")), on=end)] += 1
-            fields[field] += 1
+            fields[main] += 1
     hours_by_field: dict[str, float] = defaultdict(float)
     people_by_field: dict[str, set[str]] = defaultdict(set)
     for entry in hours:
@@ -95,6 +96,8 @@ def registry_figures(
 class Figures(UseCases):
     """Runs the figures' use cases: a municipality's own figures and the network's, each in a few bulk reads."""
 
+    network_cache: NetworkCache = field(default_factory=lambda: NetworkCache(0))
+
     async def of_municipality(self, ags: str, period: Period) -> dict[str, Any]:
         """Return the figures of ``ags`` for ``period`` (its own: nothing suppressed); NotFound when unknown."""
         if await self.repo.get_municipality(ags) is None:
@@ -103,7 +106,10 @@ class Figures(UseCases):
         return municipality_answer(ags=ags, period=period, source="registry", figures=rows.get(ags, {}))
 
     async def of_network(self, period: Period) -> dict[str, Any]:
-        """Return every municipality's figures for ``period``, anonymised, with the network's quartiles."""
+        """Return every municipality's figures for ``period``, anonymised, with the quartiles (kept a while)."""
+        return await self.network_cache.get(period.label, lambda: self._network(period))
+
+    async def _network(self, period: Period) -> dict[str, Any]:
         municipalities = await self.repo.list_municipalities()
         computed = await self._compute(period, ags=None)
         rows = [
