@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -312,37 +313,43 @@ class Repository:
         return await self.events.find(query, projection).to_list(None)
 
     async def invitation_counts(self, event_ids: Sequence[str]) -> list[Doc]:
-        """Return the number of invitations per event, status and attendance (one aggregation)."""
+        """Return the number of invitations per event, status and attendance, from one projected read.
+
+        Counted here rather than by ``$group``: FerretDB v1 runs an aggregation several times slower
+        than a find of the same documents; on MongoDB both are fast at these sizes.
+        """
         if not event_ids:
             return []
-        pipeline: list[Doc] = [
-            {"$match": {"event_id": {"$in": list(event_ids)}}},
-            {"$group": {"_id": {"e": "$event_id", "s": "$status", "a": "$attended"}, "n": {"$sum": 1}}},
-        ]
-        return await (await self.invitations.aggregate(pipeline)).to_list(None)
+        cursor = self.invitations.find(
+            {"event_id": {"$in": list(event_ids)}}, {"_id": 0, "event_id": 1, "status": 1, "attended": 1}
+        )
+        counts: Counter[tuple[str, str, Any]] = Counter()
+        async for doc in cursor:
+            counts[(doc["event_id"], doc.get("status", ""), doc.get("attended"))] += 1
+        return [{"_id": {"e": e, "s": s, "a": a}, "n": n} for (e, s, a), n in counts.items()]
 
     async def honours_granted_counts(self, *, start: Any, end: Any, municipality: str | None) -> list[Doc]:
         """Return the number of honours granted from ``start`` before ``end`` per municipality and kind."""
-        match: Doc = {"granted_at": {"$gte": start, "$lt": end}}
+        query: Doc = {"granted_at": {"$gte": start, "$lt": end}}
         if municipality is not None:
-            match["municipality"] = municipality
-        pipeline: list[Doc] = [
-            {"$match": match},
-            {"$group": {"_id": {"m": "$municipality", "k": "$kind"}, "n": {"$sum": 1}}},
-        ]
-        return await (await self.honours.aggregate(pipeline)).to_list(None)
+            query["municipality"] = municipality
+        counts: Counter[tuple[str, str]] = Counter()
+        async for doc in self.honours.find(query, {"_id": 0, "municipality": 1, "kind": 1}):
+            counts[(doc["municipality"], doc.get("kind", ""))] += 1
+        return [{"_id": {"m": m, "k": k}, "n": n} for (m, k), n in counts.items()]
 
     async def cards_expiring_counts(
         self, *, first: str, last: str, valid_by: str, municipality: str | None
     ) -> dict[str, int]:
         """Return per municipality the cards granted (or expired) by ``valid_by`` ending ``first``..``last``."""
-        match: Doc = {
+        query: Doc = {
             "status": {"$in": ["granted", "expired"]},
             "valid_until": {"$gte": first, "$lte": last},
             "valid_from": {"$lte": valid_by},
         }
         if municipality is not None:
-            match["municipality"] = municipality
-        pipeline: list[Doc] = [{"$match": match}, {"$group": {"_id": "$municipality", "n": {"$sum": 1}}}]
-        rows = await (await self.honours.aggregate(pipeline)).to_list(None)
-        return {str(r["_id"]): int(r["n"]) for r in rows}
+            query["municipality"] = municipality
+        counts: Counter[str] = Counter()
+        async for doc in self.honours.find(query, {"_id": 0, "municipality": 1}):
+            counts[doc["municipality"]] += 1
+        return dict(counts)

@@ -369,13 +369,14 @@ class Repository:
         return await self.members.find(query, projection).to_list(None)
 
     async def organisation_counts(self, *, until: Any, ags: str | None) -> dict[str, int]:
-        """Return the number of organisations per municipality created before ``until`` (one aggregation)."""
-        match: Doc = {"created_at": {"$lt": until}}
+        """Return the number of organisations per municipality created before ``until`` (one projected read)."""
+        query: Doc = {"created_at": {"$lt": until}}
         if ags is not None:
-            match["municipality"] = ags
-        pipeline: list[Doc] = [{"$match": match}, {"$group": {"_id": "$municipality", "n": {"$sum": 1}}}]
-        rows = await (await self.organisations.aggregate(pipeline)).to_list(None)
-        return {str(r["_id"]): int(r["n"]) for r in rows}
+            query["municipality"] = ags
+        counts: dict[str, int] = {}
+        async for doc in self.organisations.find(query, {"_id": 0, "municipality": 1}):
+            counts[doc["municipality"]] = counts.get(doc["municipality"], 0) + 1
+        return counts
 
     async def hours_for_figures(self, *, start: str, end: str, ags: str | None) -> list[Doc]:
         """Return the hours entries of ``ags`` (None: every municipality) that may fall from ``start`` to ``end``.
