@@ -26,8 +26,7 @@ from engagiert.registry.config import RegistrySettings
 from engagiert.registry.main import create_app as create_registry
 from engagiert.registry.repository import HOURS, MEMBERS, MUNICIPALITIES, ORGANISATIONS
 from engagiert.shared.contracts.base import Field_
-from engagiert.shared.testing import StackEndpoints, app_client, auth_header, create_test_topics, skip_history
-from engagiert.shared.topics import REGISTRY_ENGAGEMENT, REGISTRY_MEMBERS
+from engagiert.shared.testing import StackEndpoints, app_client, auth_header, create_test_topics
 
 FIELDS: tuple[str, ...] = Field_.__args__  # type: ignore[attr-defined]
 KINDS = ("Stadt", "Stadt", "Gemeinde", "Gemeinde", "Kreis")
@@ -182,15 +181,17 @@ async def network_figures(stack: StackEndpoints, *, municipalities: int = 100, m
         consumer_group=f"bench-figures-reg-{run_id}",
         inbound_topic=inbound,
     )
+    # The events app reads throwaway topics: the shared ones' traffic (other runs' members and
+    # erasures) would land in its read model and load the store while it is measured.
     events_settings = EventsSettings(
         kafka_bootstrap_servers=stack.kafka_bootstrap_servers,
         mongodb_url=stack.mongodb_url,
         mongodb_database=f"bench_figures_ev_{run_id}",
         consumer_group=f"bench-figures-ev-{run_id}",
         scheduler_seconds=3600,
+        members_topic=await create_test_topics(stack.kafka_bootstrap_servers, "bench.figures-members"),
+        engagement_topic=await create_test_topics(stack.kafka_bootstrap_servers, "bench.figures-engagement"),
     )
-    # The events app's consumers start at the topics' end: other runs' profiles stay out of its read model.
-    await skip_history(stack.kafka_bootstrap_servers, events_settings.group_id, [REGISTRY_MEMBERS, REGISTRY_ENGAGEMENT])
     registry, events = create_registry(registry_settings), create_events(events_settings)
     async with app_client(registry) as reg_client, app_client(events) as ev_client:
         reg_db, ev_db = registry.state.runtime.db, events.state.runtime.db

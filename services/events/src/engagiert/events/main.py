@@ -48,8 +48,11 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     for name in repository.OUTBOX_COLLECTIONS:
         runtime.outbox(name)
     handler = member_events_handler(use_cases)
-    runtime.subscribe(topics.REGISTRY_MEMBERS, handler)
-    runtime.subscribe(topics.REGISTRY_ENGAGEMENT, handler)
+    for topic, contract in (
+        (settings.members_topic, topics.REGISTRY_MEMBERS),
+        (settings.engagement_topic, topics.REGISTRY_ENGAGEMENT),
+    ):
+        runtime.subscribe(topic, handler).contract_topic = contract
     runtime.background(scheduler_loop(use_cases, settings.scheduler_seconds))
     runtime.publishes(
         topics.EVENTS_RECOGNITION,
