@@ -4,7 +4,8 @@ The data goes straight into two scratch databases in bulk (as the services would
 it): for the registry the municipalities, members, organisations and hours entries; for events
 the municipality read model, recognition events, invitations and honours. Then the registry and
 the events app (in this process, on the real store and broker) answer ``GET /v1/network/figures``
-(JSON and CSV) and one municipality's ``GET /v1/municipalities/{ags}/figures``; each call is timed.
+(JSON, then the CSV, which the answer kept for the period serves) and one municipality's
+``GET /v1/municipalities/{ags}/figures``; each call is timed.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from engagiert.registry.config import RegistrySettings
 from engagiert.registry.main import create_app as create_registry
 from engagiert.registry.repository import HOURS, MEMBERS, MUNICIPALITIES, ORGANISATIONS
 from engagiert.shared.contracts.base import Field_
+from engagiert.shared.mongo import create_client
 from engagiert.shared.testing import StackEndpoints, app_client, auth_header, create_test_topics
 
 FIELDS: tuple[str, ...] = Field_.__args__  # type: ignore[attr-defined]
@@ -192,25 +194,32 @@ async def network_figures(stack: StackEndpoints, *, municipalities: int = 100, m
         members_topic=await create_test_topics(stack.kafka_bootstrap_servers, "bench.figures-members"),
         engagement_topic=await create_test_topics(stack.kafka_bootstrap_servers, "bench.figures-engagement"),
     )
-    registry, events = create_registry(registry_settings), create_events(events_settings)
-    async with app_client(registry) as reg_client, app_client(events) as ev_client:
-        reg_db, ev_db = registry.state.runtime.db, events.state.runtime.db
-        try:
-            started = time.perf_counter()
-            for name, docs in registry_docs.items():
-                await _insert(reg_db[name], docs)
-            for name, docs in events_docs.items():
-                await _insert(ev_db[name], docs)
-            figures["insert_s"] = round(time.perf_counter() - started, 2)
-            for service, client in (("registry", reg_client), ("events", ev_client)):
-                seconds, answer = await _timed_get(client, f"/v1/network/figures?period={period}", reader)
+    # Inserted before the apps start: their start creates the indexes over the data in one go,
+    # which the store does much faster than keeping six indexes up to date insert by insert.
+    client = create_client(stack.mongodb_url)
+    reg_db, ev_db = client[registry_settings.database_name], client[events_settings.database_name]
+    try:
+        started = time.perf_counter()
+        for name, docs in registry_docs.items():
+            await _insert(reg_db[name], docs)
+        for name, docs in events_docs.items():
+            await _insert(ev_db[name], docs)
+        figures["insert_s"] = round(time.perf_counter() - started, 2)
+        registry, events = create_registry(registry_settings), create_events(events_settings)
+        started = time.perf_counter()
+        async with app_client(registry) as reg_client, app_client(events) as ev_client:
+            figures["start_with_indexes_s"] = round(time.perf_counter() - started, 2)
+            for service, app_http in (("registry", reg_client), ("events", ev_client)):
+                seconds, answer = await _timed_get(app_http, f"/v1/network/figures?period={period}", reader)
                 figures[f"{service}_network_s"] = round(seconds, 2)
                 figures[f"{service}_network_rows"] = len(answer.json()["municipalities"])
-                seconds, _ = await _timed_get(client, f"/v1/network/figures?period={period}&format=csv", reader)
-                figures[f"{service}_network_csv_s"] = round(seconds, 2)
-                seconds, _ = await _timed_get(client, f"/v1/municipalities/{_ags(0)}/figures?period={period}", reader)
+                seconds, _ = await _timed_get(app_http, f"/v1/network/figures?period={period}&format=csv", reader)
+                figures[f"{service}_network_csv_cached_s"] = round(seconds, 2)
+                url = f"/v1/municipalities/{_ags(0)}/figures?period={period}"
+                seconds, _ = await _timed_get(app_http, url, reader)
                 figures[f"{service}_municipality_s"] = round(seconds, 2)
-        finally:
-            await reg_db.client.drop_database(reg_db.name)
-            await ev_db.client.drop_database(ev_db.name)
+    finally:
+        await client.drop_database(reg_db.name)
+        await client.drop_database(ev_db.name)
+        await client.close()
     return figures
