@@ -29,6 +29,7 @@ from engagiert.shared.contracts import (
     RecognitionEventChanged,
     RecognitionEventScheduled,
 )
+from engagiert.shared.figures import NetworkCache
 from engagiert.shared.runtime import ServiceRuntime
 
 
@@ -38,17 +39,23 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings, title="engagiert events", description="The events service of engagiert.")
 
     keys = settings.member_keys()  # one cache of members' keys for the process
+    figures_cache = NetworkCache(settings.figures_cache_seconds)  # one per process: use cases are per request
 
     def use_cases() -> EventsService:
-        return EventsService(Repository(runtime.db), settings, notify=runtime.relay.notify, keys=keys)
+        return EventsService(
+            Repository(runtime.db), settings, notify=runtime.relay.notify, figures_cache=figures_cache, keys=keys
+        )
 
     runtime.app.state.use_cases = use_cases
     runtime.on_startup(repository.ensure_indexes)
     for name in repository.OUTBOX_COLLECTIONS:
         runtime.outbox(name)
     handler = member_events_handler(use_cases)
-    runtime.subscribe(topics.REGISTRY_MEMBERS, handler)
-    runtime.subscribe(topics.REGISTRY_ENGAGEMENT, handler)
+    for topic, contract in (
+        (settings.members_topic, topics.REGISTRY_MEMBERS),
+        (settings.engagement_topic, topics.REGISTRY_ENGAGEMENT),
+    ):
+        runtime.subscribe(topic, handler).contract_topic = contract
     runtime.background(scheduler_loop(use_cases, settings.scheduler_seconds))
     runtime.publishes(
         topics.EVENTS_RECOGNITION,

@@ -43,6 +43,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
             source=settings.source,
             notify=runtime.relay.notify,
             erasure_salt=settings.erasure_salt.get_secret_value().encode(),
+            figures_cache_seconds=settings.figures_cache_seconds,
         )
 
     runtime.app.state.member_keys_token = settings.member_keys_token.get_secret_value()

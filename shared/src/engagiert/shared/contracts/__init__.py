@@ -2,7 +2,7 @@
 
 from engagiert.shared.contracts.base import Command, EventData, event_types, model_for
 from engagiert.shared.contracts.engagement import EngagementEnded, EngagementStarted, HoursRecorded
-from engagiert.shared.contracts.inbound import ConfirmErasure, RegisterMember, ReportHours
+from engagiert.shared.contracts.inbound import ConfirmErasure, RegisterMember, ReportHours, WithdrawConsent
 from engagiert.shared.contracts.members import (
     Consent,
     Contact,
@@ -91,6 +91,7 @@ __all__ = [
     "RegisterMember",
     "ReportHours",
     "SealedMemberSnapshot",
+    "WithdrawConsent",
     "event_types",
     "model_for",
     "open_snapshot",
