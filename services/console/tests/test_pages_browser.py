@@ -88,6 +88,7 @@ def platform(stack: StackEndpoints, tmp_path_factory: pytest.TempPathFactory) ->
     running: RoutedPlatform | None = None
     try:
         asyncio.run(skip_history(stack.kafka_bootstrap_servers, f"pages-registry-{run}", CONSUMES["registry"]))
+        env["REGISTRY_PURGE_INBOUND_RECORDS"] = "false"  # the inbound topic is shared with the stack's registry
         procs["registry"] = ServiceProcess("engagiert.registry.main", env=env, log_dir=log_dir)
         started.append(procs["registry"])
         procs["registry"].start(wait_ready=120)

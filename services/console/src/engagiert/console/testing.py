@@ -102,6 +102,7 @@ def start_platform(stack: StackEndpoints, *, log_dir: Path, console_env: dict[st
         env[f"{name.upper()}_CONSUMER_GROUP"] = f"console-{name}-{run}"
         # The topics are shared with every other test: start where they end now.
         asyncio.run(skip_history(stack.kafka_bootstrap_servers, f"console-{name}-{run}", CONSUMES[name]))
+    env["REGISTRY_PURGE_INBOUND_RECORDS"] = "false"  # the inbound topic is shared with the stack's registry
     procs: dict[str, ServiceProcess] = {}
     started: list[ServiceProcess] = []
     try:

@@ -33,6 +33,11 @@ class RegistrySettings(ServiceSettings):
         gt=0,
         description="purge erased people's inbound dead letters this often, also without an erasure",
     )
+    purge_inbound_records: bool = Field(
+        default=True,
+        description="delete applied inbound commands after an erasure; false only for a registry that shares its "
+        "inbound topic with other registries (tests on a shared stack): their records then wait for retention",
+    )
     figures_cache_seconds: float = Field(
         default=300,
         ge=0,

@@ -24,7 +24,8 @@ removes it.
 The registry's consumer group is taken to be the only reader of the inbound topics (the
 architecture says so): records it has applied are deleted even if another group has not read
 them. A test that runs a registry of its own on the shared inbound topic races with the stack's
-registry; such tests point ``REGISTRY_INBOUND_TOPIC`` at a topic of their own.
+registry; such tests point ``REGISTRY_INBOUND_TOPIC`` at a topic of their own, or set
+``REGISTRY_PURGE_INBOUND_RECORDS=false`` (step 2 is then left out).
 """
 
 from __future__ import annotations
@@ -146,7 +147,8 @@ class InboundPurge:
         await admin.start()
         await consumer.start()
         try:
-            inbound = [] if dead_letters_only else await self._partitions(admin, self.inbound)
+            delete_inbound = self.settings.purge_inbound_records and not dead_letters_only
+            inbound = await self._partitions(admin, self.inbound) if delete_inbound else []
             if not inbound:
                 deleted = 0
             else:
