@@ -182,6 +182,7 @@ class Figures(_Model):
     period_end: date | None = None
     source: str
     figures: dict[str, FigureValue] = Field(default_factory=dict)
+    keys: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
 class NetworkRow(_Model):
@@ -213,6 +214,8 @@ class NetworkFigures(_Model):
     municipalities: list[NetworkRow] = Field(default_factory=list)
     network: dict[str, Any] = Field(default_factory=dict)
     same_kind: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    keys: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """The labels of the breakdowns' keys (``fields``, ``age_bands``, ``size_classes``: key -> German label)."""
 
 
 # -- events -----------------------------------------------------------------------------------------

@@ -83,7 +83,7 @@ def start_platform(
     """Start registry, events, notifications and the console; create Paderborn and Bielefeld.
 
     ``console_port=None`` runs the console on a free port (beside a console that holds 8000):
-    ``sign_in`` then routes the realm's redirect to 127.0.0.1:8000 to it. Raises NotReady when
+    ``sign_in`` then points the realm's redirect to 127.0.0.1:8000 at it. Raises NotReady when
     Keycloak does not answer, or when ``console_port`` is taken.
     """
     issuer = stack.keycloak_issuer or LOCAL_ISSUER
@@ -158,11 +158,18 @@ async def sign_in(platform: Platform, browser: Browser, username: str, **options
     context = await browser.new_context(locale="de-DE", bypass_csp=True, **options)
     public = f"http://127.0.0.1:{CONSOLE_PORT}"
     if url != public:
-        # The realm redirects to 127.0.0.1:8000 only: send that (the code's way back) to this console.
+        # The realm sends the code back to 127.0.0.1:8000 only, and a browser follows that redirect
+        # without asking a route: the login form's answer is fetched here and its Location pointed at
+        # this console (Keycloak's page, the code and its exchange stay the real ones).
         async def to_console(route: Route) -> None:
-            await route.continue_(url=url + route.request.url.removeprefix(public))
+            response = await route.fetch(max_redirects=0)
+            headers = dict(response.headers)
+            location = headers.get("location", "")
+            if location.startswith(public + "/"):
+                headers["location"] = url + location.removeprefix(public)
+            await route.fulfill(response=response, headers=headers)
 
-        await context.route(re.compile(rf"^{re.escape(public)}/"), to_console)
+        await context.route(re.compile(re.escape(platform.keycloak.url) + r"/.*/login-actions/"), to_console)
     page = await context.new_page()
     await page.goto(url + "/")
     await page.wait_for_url(lambda u: u.startswith(platform.keycloak.url), timeout=90_000)

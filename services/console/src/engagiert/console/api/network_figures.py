@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -16,11 +17,9 @@ from engagiert.console.deps import CurrentTenant, CurrentUser, Services
 from engagiert.console.errors import PageNotFound
 from engagiert.console.i18n import Translator
 from engagiert.console.rendering import render, request_language
-from engagiert.shared.contracts.base import Field_
 
 router = APIRouter(prefix="/m/{ags}/network", tags=["network figures"])
 
-FIELDS: tuple[str, ...] = get_args(Field_)
 YEARS_BACK = 2
 """The period selector offers the current year and this many before it."""
 _PERIOD = re.compile(r"^[0-9]{4}$")
@@ -50,20 +49,27 @@ def _by_key(
     name: str,
     own: clients.Figures | None,
     network: clients.NetworkFigures | None,
-    keys: tuple[str, ...],
-    label: Any,
+    group: str,
+    label: Callable[[str, dict[str, str]], str],
 ) -> fig.Chart | None:
-    """Return a chart of a broken-down figure (own value beside the network's median per key), or None."""
+    """Return a chart of a broken-down figure (own value beside the network's median per key), or None.
+
+    The keys and their order come from the services' ``keys`` (e.g. ``fields``); categories where
+    both values are zero or missing are left out.
+    """
     if own is None and network is None:
         return None
     values = fig.breakdown(own.figures if own else None, name)
     stats = network.network if network else {}
-    extra = sorted(k for k in values if k not in keys)
+    labels = (network.keys if network else {}).get(group) or (own.keys if own else {}).get(group) or {}
+    extra = [k for k in values if k not in labels]
     categories = [
-        (label(k), [values.get(k), fig.median(stats, name, k)])
-        for k in (*keys, *extra)
-        if values.get(k) is not None or fig.median(stats, name, k) is not None
+        (label(k, labels), [values.get(k), fig.median(stats, name, k)])
+        for k in (*labels, *extra)
+        if values.get(k) or fig.median(stats, name, k)
     ]
+    if not categories:
+        return None
     return fig.bar_chart(
         chart_id=chart_id,
         title=p.t(f"figures.chart_{name}", year=p.year),
@@ -140,8 +146,8 @@ async def network_figures(
             name="members_by_field",
             own=reg["own"],
             network=reg["network"],
-            keys=FIELDS,
-            label=lambda k: k,
+            group="fields",
+            label=lambda k, labels: labels.get(k, k),
         ),
         _by_key(
             page,
@@ -149,8 +155,8 @@ async def network_figures(
             name="hours_by_field",
             own=reg["own"],
             network=reg["network"],
-            keys=FIELDS,
-            label=lambda k: k,
+            group="fields",
+            label=lambda k, labels: labels.get(k, k),
         ),
         _by_key(
             page,
@@ -158,14 +164,17 @@ async def network_figures(
             name="members_by_age_band",
             own=reg["own"],
             network=reg["network"],
-            keys=fig.AGE_BANDS,
-            label=lambda k: t(f"figures.age_{k}") if t.has(f"figures.age_{k}") else k,
+            group="age_bands",
+            label=lambda k, labels: t(f"figures.age_{k}") if t.has(f"figures.age_{k}") else labels.get(k, k),
         ),
         _over_time(page, chart_id="members-new-quarters", name="members_new", quarters=reg["quarters"]),
         _over_time(page, chart_id="hours-quarters", name="hours_total", quarters=reg["quarters"]),
         _over_time(page, chart_id="events-quarters", name="events_held", quarters=ev["quarters"]),
     ]
     rows = fig.network_rows([reg["network"], ev["network"]], own=frozenset({tenant.ags}))
+    size_classes = next(
+        (per_service[s]["network"].keys.get("size_classes") for s in fig.SOURCES if per_service[s]["network"]), None
+    )
     columns = [name for source in fig.SOURCES if per_service[source]["network"] for name in fig.SCALARS[source]]
     k = next((per_service[s]["network"].k for s in fig.SOURCES if per_service[s]["network"]), 5)
     context = {
@@ -176,6 +185,7 @@ async def network_figures(
         "columns": columns,
         "rates": fig.RATES,
         "k": k,
+        "size_classes": size_classes,
         "missing": [s for s in fig.SOURCES if per_service[s]["network"] is None],
         "fmt": fig.fmt,
     }
