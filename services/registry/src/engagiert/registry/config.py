@@ -23,6 +23,11 @@ class RegistrySettings(ServiceSettings):
         default=topics.REGISTRY_INBOUND,
         description="the topic of inbound commands; tests and benchmarks point it at a throwaway topic",
     )
+    figures_cache_seconds: float = Field(
+        default=300,
+        ge=0,
+        description="how long GET /v1/network/figures keeps a period's answer (0: computed on every call)",
+    )
     erasure_salt: SecretStr = Field(
         default=SecretStr(LOCAL_ERASURE_SALT),
         description="salts the hashes of erased people's identity keys (32+ random bytes in production; "

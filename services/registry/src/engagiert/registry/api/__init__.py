@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from engagiert.registry.api import (
     erasure,
+    figures,
     hours,
     import_export,
     members,
@@ -23,6 +24,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     hours.router,
     erasure.router,
     practice_examples.router,
+    figures.router,
 )
 """The routers in the order the app includes them."""
 
