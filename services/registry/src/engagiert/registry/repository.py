@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pymongo import ASCENDING, DeleteMany, UpdateOne
+from pymongo import ASCENDING, DESCENDING, DeleteMany, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -22,6 +23,8 @@ HOURS = "hours"
 FIGURES = "hours_figures"
 """Per member: the running sums of its hours (see ``domain.RunningFigures``), guarded by ``rev``."""
 INBOX = "inbox"
+PRACTICE_EXAMPLES = "practice_examples"
+"""The network's practice examples: one document each, with ``municipality`` (the author), ``state``, ``revision``."""
 OUTBOX_COLLECTIONS = (MEMBERS, FIGURES, HOURS, MUNICIPALITIES)
 """The collections whose documents carry an outbox (``hours`` for entries written before the
 figures carried their facts; ``municipalities`` for their profiles)."""
@@ -44,6 +47,7 @@ class Repository:
         self.hours: AsyncCollection[Doc] = db[HOURS]
         self.figures: AsyncCollection[Doc] = db[FIGURES]
         self.inbox: AsyncCollection[Doc] = db[INBOX]
+        self.practice_examples: AsyncCollection[Doc] = db[PRACTICE_EXAMPLES]
 
     async def ensure_indexes(self) -> None:
         """Create the indexes the queries use."""
@@ -54,6 +58,7 @@ class Repository:
         await self.members.create_index([("municipality", ASCENDING), ("ext_keys", ASCENDING)])
         await self.members.create_index([("municipality", ASCENDING), ("erased_marks", ASCENDING)])
         await self.hours.create_index([("member_id", ASCENDING)])
+        await self.practice_examples.create_index([("state", ASCENDING), ("updated_at", DESCENDING)])
         await self.hours.create_index([("municipality", ASCENDING), ("date_from", ASCENDING)])
 
     # -- municipalities and organisations ------------------------------------------------------
@@ -121,6 +126,58 @@ class Repository:
         """Delete an organisation; return whether it existed."""
         result = await self.organisations.delete_one({"_id": org_id, "municipality": ags})
         return result.deleted_count == 1
+
+    # -- practice examples -----------------------------------------------------------------------
+
+    async def insert_practice_example(self, doc: Doc) -> None:
+        """Insert a practice example."""
+        await self.practice_examples.insert_one(doc)
+
+    async def get_practice_example(self, example_id: str, *, ags: str | None = None) -> Doc | None:
+        """Return a practice example (of ``ags`` when given), or None."""
+        query: Doc = {"_id": example_id}
+        if ags is not None:
+            query["municipality"] = ags
+        return await self.practice_examples.find_one(query)
+
+    async def update_practice_example(self, ags: str, example_id: str, changes: Doc, *, revision: int) -> Doc | None:
+        """Set ``changes`` on a published example of ``ags`` still at ``revision``; None when it moved on or is gone."""
+        return await self.practice_examples.find_one_and_update(
+            {"_id": example_id, "municipality": ags, "state": "published", "revision": revision},
+            {"$set": {**changes, "revision": revision + 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def find_practice_examples(
+        self,
+        *,
+        words: Sequence[str],
+        field: str | None,
+        kind: str | None,
+        municipality: str | None,
+        skip: int,
+        limit: int,
+    ) -> tuple[list[Doc], int]:
+        """Return a page of published examples, newest change first, and how many match in all."""
+        query: Doc = {"state": "published"}
+        if field:
+            query["field"] = field
+        if kind:
+            query["municipality_kind"] = kind
+        if municipality:
+            query["municipality"] = municipality
+        if words:
+            # FerretDB v1 has no $text: every word must occur in the folded search text.
+            query["$and"] = [{"search": {"$regex": re.escape(word)}} for word in words]
+        total = await self.practice_examples.count_documents(query)
+        docs = (
+            await self.practice_examples.find(query, {"search": 0})
+            .sort([("updated_at", DESCENDING), ("_id", ASCENDING)])
+            .skip(skip)
+            .limit(limit)
+            .to_list(None)
+        )
+        return docs, total
 
     # -- members ---------------------------------------------------------------------------------
 
