@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from engagiert.shared.mongo import create_client
+from engagiert.shared.settings import aiokafka_options
 from engagiert.shared.testing import StackEndpoints
 from engagiert.shared.testing.stack import REPO_ROOT
 
@@ -23,7 +24,7 @@ PAYLOAD = b'{"specversion":"1.0","id":"%d","source":"/bench","type":"de.engagier
 
 async def _topic(bootstrap: str) -> str:
     name = f"bench.raw.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **aiokafka_options())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, 1, 1)])
@@ -35,7 +36,9 @@ async def _topic(bootstrap: str) -> str:
 async def aiokafka_produce_consume(stack: StackEndpoints, n: int) -> dict[str, float]:
     """Produce and then consume ``n`` small records with plain aiokafka; records/s each way."""
     topic = await _topic(stack.kafka_bootstrap_servers)
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap_servers, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=stack.kafka_bootstrap_servers, acks="all", linger_ms=5, **aiokafka_options()
+    )
     await producer.start()
     started = time.perf_counter()
     futures = [await producer.send(topic, PAYLOAD % i, key=str(i % 100).encode()) for i in range(n)]
@@ -43,7 +46,11 @@ async def aiokafka_produce_consume(stack: StackEndpoints, n: int) -> dict[str, f
     produce_s = time.perf_counter() - started
     await producer.stop()
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=stack.kafka_bootstrap_servers, auto_offset_reset="earliest", enable_auto_commit=False
+        topic,
+        bootstrap_servers=stack.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **aiokafka_options(),
     )
     await consumer.start()
     got = 0

@@ -38,6 +38,7 @@ from engagiert.shared.testing import (
     StackEndpoints,
     auth_header,
     eventually,
+    only_test_systems,
     produce_records,
     skip_history,
 )
@@ -127,10 +128,11 @@ async def test_registry_killed_while_applying_inbound_commands_applies_each_once
     ags, db_name = _ags(), unique("fault_registry").replace("-", "_")
     scratch_dbs.append(db_name)
     inbound = await kafka_topic("test.kill.registry-inbound")
+    confirmations = await kafka_topic("test.kill.registry-confirmations")
     engagement_from = await end_offsets(stack.kafka_bootstrap_servers, topics.REGISTRY_ENGAGEMENT)
     proc = service(
         "registry", mongodb_database=db_name, consumer_group=unique("kill-registry"), inbound_topic=inbound,
-        consumer_max_records="100",
+        confirmations_topic=confirmations, systems_pattern=only_test_systems(unique("s")), consumer_max_records="100",
     ).start(wait_ready=120)  # fmt: skip
     staff = auth_header([ags], "staff")
     async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:

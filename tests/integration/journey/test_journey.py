@@ -25,7 +25,14 @@ import pytest
 from playwright.async_api import async_playwright, expect
 
 from engagiert.shared import topics
-from engagiert.shared.testing import ServiceProcess, StackEndpoints, auth_header, produce_records, skip_history
+from engagiert.shared.testing import (
+    ServiceProcess,
+    StackEndpoints,
+    auth_header,
+    fresh_registry,
+    produce_records,
+    skip_history,
+)
 from engagiert.shared.testing import eventually as _eventually
 from engagiert.shared.testing.keycloak import Keycloak, bearer
 
@@ -74,6 +81,7 @@ def platform(stack: StackEndpoints) -> Iterator[dict[str, Any]]:
         # The topics are shared with every other test and the benchmarks: the journey's services
         # start where they end now, so the journey does not wait behind their history.
         asyncio.run(skip_history(stack.kafka_bootstrap_servers, f"journey-{name}-{run}", CONSUMES[name]))
+    env.update(asyncio.run(fresh_registry(stack.kafka_bootstrap_servers, group=f"journey-registry-{run}", run=run)))
     ports = {
         name: ServiceProcess(f"engagiert.{name}.main", env={}).port for name in ("registry", "events", "notifications")
     }

@@ -72,7 +72,7 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
     requests = runtime.subscribe(settings.requests_topic, handle_requests)
     requests.contract_topic = topics.NOTIFICATIONS_REQUESTS
     runtime.publishes(topics.NOTIFICATIONS_DELIVERIES, [DeliverySent, DeliveryFailed, DeliverySuppressed])
-    runtime.publishes(topics.REGISTRY_INBOUND, [ConfirmErasure])
+    runtime.publishes(topics.REGISTRY_ERASURE_CONFIRMATIONS, [ConfirmErasure])
     runtime.outbox(DELIVERIES)
     runtime.outbox(SENDS)  # the delivery.sent facts, in the send journal
     runtime.outbox(CONTACTS)

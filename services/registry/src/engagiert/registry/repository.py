@@ -22,6 +22,8 @@ HOURS = "hours"
 FIGURES = "hours_figures"
 """Per member: the running sums of its hours (see ``domain.RunningFigures``), guarded by ``rev``."""
 INBOX = "inbox"
+SYSTEMS = "systems"
+"""Connected systems and their grants (municipalities, permissions), by name; revoked ones stay, marked."""
 OUTBOX_COLLECTIONS = (MEMBERS, FIGURES, HOURS, MUNICIPALITIES)
 """The collections whose documents carry an outbox (``hours`` for entries written before the
 figures carried their facts; ``municipalities`` for their profiles)."""
@@ -44,6 +46,7 @@ class Repository:
         self.hours: AsyncCollection[Doc] = db[HOURS]
         self.figures: AsyncCollection[Doc] = db[FIGURES]
         self.inbox: AsyncCollection[Doc] = db[INBOX]
+        self.systems: AsyncCollection[Doc] = db[SYSTEMS]
 
     async def ensure_indexes(self) -> None:
         """Create the indexes the queries use."""
@@ -120,6 +123,28 @@ class Repository:
         """Delete an organisation; return whether it existed."""
         result = await self.organisations.delete_one({"_id": org_id, "municipality": ags})
         return result.deleted_count == 1
+
+    # -- connected systems -----------------------------------------------------------------------
+
+    async def systems_by_names(self, names: Sequence[str]) -> list[Doc]:
+        """Return the connected systems (revoked ones too) with these names."""
+        return await self.systems.find({"_id": {"$in": list(names)}}).to_list(None)
+
+    async def save_system(self, doc: Doc) -> None:
+        """Insert or replace a connected system's grant."""
+        await self.systems.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    async def revoke_system(self, name: str, *, at: Any) -> Doc | None:
+        """Mark a connected system revoked; return it, or None when unknown."""
+        from pymongo import ReturnDocument
+
+        return await self.systems.find_one_and_update(
+            {"_id": name}, {"$set": {"status": "revoked", "revoked_at": at}}, return_document=ReturnDocument.AFTER
+        )
+
+    async def list_systems(self) -> list[Doc]:
+        """Return every connected system, by name."""
+        return await self.systems.find({}).sort("_id", ASCENDING).to_list(None)
 
     # -- members ---------------------------------------------------------------------------------
 

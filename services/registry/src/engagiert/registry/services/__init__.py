@@ -23,6 +23,7 @@ from engagiert.registry.services.inbound import Inbound
 from engagiert.registry.services.members import Members
 from engagiert.registry.services.municipalities import Municipalities
 from engagiert.registry.services.organisations import Organisations
+from engagiert.registry.services.systems import Systems
 
 
 class RegistryService:
@@ -52,6 +53,7 @@ class RegistryService:
         self.import_export = ImportExport(**base, municipalities=self.municipalities, members=self.members)
         self.erasure = Erasure(**base)
         self.inbound = Inbound(**base, members=self.members, hours=self.hours, erasure=self.erasure)
+        self.systems = Systems(**base)
 
 
 __all__ = [
@@ -71,4 +73,5 @@ __all__ = [
     "PreviouslyErased",
     "RegistryService",
     "RowError",
+    "Systems",
 ]
