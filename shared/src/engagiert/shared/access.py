@@ -12,7 +12,7 @@ credentials (a super user); a service's own principal may not change ACLs.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -58,42 +58,49 @@ def _groups(user: str, prefix: str) -> list[Grant]:
     return [Grant(user=user, resource="group", name=prefix, operation="READ", prefixed=True)]
 
 
-def service_grants(*, group_prefix: str = "engagiert-") -> list[Grant]:
+def service_grants(*, group_prefix: str = "engagiert-", users: Mapping[str, str] | None = None) -> list[Grant]:
     """Return the ACLs of the three services: each reads and writes its topics and its groups only.
 
     A consumed topic's dead-letter topic is written by its consumers. READ and WRITE imply
     DESCRIBE. The registry reads every connected system's inbound topic by prefix; the DLQs of
     those topics it may write are granted per system (:func:`system_grants`).
+
+    Args:
+        group_prefix: the services' consumer groups are ``<prefix><service>...``.
+        users: the Kafka user of each service (default: the service's name).
     """
+    user = {name: (users or {}).get(name, name) for name in SERVICE_USERS}
     registry = [
-        *_writes("registry", topics.REGISTRY_MEMBERS, topics.REGISTRY_ENGAGEMENT),
-        *_reads("registry", topics.REGISTRY_INBOUND, topics.REGISTRY_ERASURE_CONFIRMATIONS),
-        Grant(user="registry", resource="topic", name=topics.SYSTEM_INBOUND_PREFIX, operation="READ", prefixed=True),
-        *_writes("registry", dlq(topics.REGISTRY_INBOUND), dlq(topics.REGISTRY_ERASURE_CONFIRMATIONS)),
-        *_groups("registry", f"{group_prefix}registry"),
+        *_writes(user["registry"], topics.REGISTRY_MEMBERS, topics.REGISTRY_ENGAGEMENT),
+        *_reads(user["registry"], topics.REGISTRY_INBOUND, topics.REGISTRY_ERASURE_CONFIRMATIONS),
+        Grant(
+            user=user["registry"], resource="topic", name=topics.SYSTEM_INBOUND_PREFIX, operation="READ", prefixed=True
+        ),
+        *_writes(user["registry"], dlq(topics.REGISTRY_INBOUND), dlq(topics.REGISTRY_ERASURE_CONFIRMATIONS)),
+        *_groups(user["registry"], f"{group_prefix}registry"),
     ]
     events = [
-        *_reads("events", topics.REGISTRY_MEMBERS, topics.REGISTRY_ENGAGEMENT),
+        *_reads(user["events"], topics.REGISTRY_MEMBERS, topics.REGISTRY_ENGAGEMENT),
         *_writes(
-            "events",
+            user["events"],
             topics.EVENTS_RECOGNITION,
             topics.NOTIFICATIONS_REQUESTS,
             topics.REGISTRY_ERASURE_CONFIRMATIONS,
             dlq(topics.REGISTRY_MEMBERS),
             dlq(topics.REGISTRY_ENGAGEMENT),
         ),
-        *_groups("events", f"{group_prefix}events"),
+        *_groups(user["events"], f"{group_prefix}events"),
     ]
     notifications = [
-        *_reads("notifications", topics.REGISTRY_MEMBERS, topics.NOTIFICATIONS_REQUESTS),
+        *_reads(user["notifications"], topics.REGISTRY_MEMBERS, topics.NOTIFICATIONS_REQUESTS),
         *_writes(
-            "notifications",
+            user["notifications"],
             topics.NOTIFICATIONS_DELIVERIES,
             topics.REGISTRY_ERASURE_CONFIRMATIONS,
             dlq(topics.REGISTRY_MEMBERS),
             dlq(topics.NOTIFICATIONS_REQUESTS),
         ),
-        *_groups("notifications", f"{group_prefix}notifications"),
+        *_groups(user["notifications"], f"{group_prefix}notifications"),
     ]
     return [*registry, *events, *notifications]
 

@@ -61,11 +61,15 @@ def main(argv: list[str] | None = None) -> None:
         "grant-services", help="create the ACLs of the services' principals (engagiert.shared.access)"
     )
     grant.add_argument("--group-prefix", default="engagiert-", help="the services' consumer groups start with this")
+    grant.add_argument(
+        "--user", action="append", default=[], metavar="SERVICE=USER", help="a service's Kafka user (default: its name)"
+    )
     args = parser.parse_args(argv)
     if args.command == "grant-services":
         from engagiert.shared.access import KafkaAccess, service_grants
 
-        grants = service_grants(group_prefix=args.group_prefix)
+        users = dict(u.split("=", 1) for u in args.user)
+        grants = service_grants(group_prefix=args.group_prefix, users=users)
         KafkaAccess().grant(grants)
         print(f"granted {len(grants)} ACL(s) to {', '.join(sorted({g.user for g in grants}))}")
         return

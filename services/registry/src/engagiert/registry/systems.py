@@ -56,6 +56,7 @@ def connect(
     kafka: KafkaClientSettings,
     partitions: int,
     public_bootstrap: str | None = None,
+    registry_user: str = "registry",
 ) -> dict[str, Any]:
     """Connect (or re-connect) a system; return what it needs to send commands, its secret included."""
     topic = topics.system_inbound_topic(name)
@@ -76,7 +77,7 @@ def connect(
     access.ensure_topics([(topic, partitions, {}), (topics.dlq(topic), 1, {"retention.ms": DLQ_RETENTION_MS})])
     secret = new_secret()
     access.set_scram_user(user, secret)
-    access.grant(system_grants(name))
+    access.grant(system_grants(name, registry_user=registry_user))
 
     async def record(systems: Systems) -> dict[str, Any]:
         doc = await systems.record_grant(
@@ -146,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("KAFKA_PUBLIC_BOOTSTRAP_SERVERS"),
         help="what the system connects to (default: KAFKA_PUBLIC_BOOTSTRAP_SERVERS, else KAFKA_BOOTSTRAP_SERVERS)",
     )
+    con.add_argument(
+        "--registry-user",
+        default=os.environ.get("REGISTRY_KAFKA_USER", "registry"),
+        help="the registry's Kafka user, allowed to dead-letter the system's commands (default: registry)",
+    )
     con.add_argument("--json", action="store_true")
     rev = sub.add_parser("revoke", help="revoke a system: its user, its ACLs and its grant")
     rev.add_argument("--name", required=True)
@@ -165,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                 kafka=kafka,
                 partitions=args.partitions,
                 public_bootstrap=args.bootstrap_servers,
+                registry_user=args.registry_user,
             )
             if args.json:
                 print(json.dumps(info, indent=2))
