@@ -291,3 +291,23 @@ def confluent_config(access: KafkaClientSettings | None = None) -> dict[str, str
     if access.kafka_ssl_cafile:
         config["ssl.ca.location"] = access.kafka_ssl_cafile
     return config
+
+
+def java_client_properties(access: KafkaClientSettings | None = None) -> dict[str, str]:
+    """Return the Java clients' properties (Kafka's own tools: ``--command-config``) for the same settings."""
+    access = access or KafkaClientSettings()
+    props = {"bootstrap.servers": access.kafka_bootstrap_servers, "security.protocol": access.kafka_security_protocol}
+    if access.kafka_security_protocol.startswith("SASL_"):
+        mechanism = access.kafka_sasl_mechanism or "PLAIN"
+        module = (
+            "org.apache.kafka.common.security.plain.PlainLoginModule"
+            if mechanism == "PLAIN"
+            else "org.apache.kafka.common.security.scram.ScramLoginModule"
+        )
+        user, password = (access.kafka_sasl_username or "").replace('"', '\\"'), _password(access).replace('"', '\\"')
+        props["sasl.mechanism"] = mechanism
+        props["sasl.jaas.config"] = f'{module} required username="{user}" password="{password}";'
+    if access.kafka_ssl_cafile:
+        props["ssl.truststore.type"] = "PEM"
+        props["ssl.truststore.location"] = access.kafka_ssl_cafile
+    return props
