@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -210,6 +211,14 @@ async def test_a_bielefeld_system_acts_for_bielefeld_only(stack: StackEndpoints,
     ).json()
     assert status["complete"] is False, status
     assert not status["confirmations"]["events"], status
+
+    # Staff see which systems may act for their municipality, never a secret, nothing of others'.
+    listed = (await reg.get(f"/v1/municipalities/{BIELEFELD}/systems", headers=STAFF)).json()
+    assert [(x["name"], x["status"], x["permissions"]) for x in listed] == [
+        (trust["name"], "connected", ["register-members", "report-hours"])
+    ]
+    assert info["sasl_password"] not in json.dumps(listed)
+    assert (await reg.get(f"/v1/municipalities/{PADERBORN}/systems", headers=STAFF)).json() == []
 
 
 async def test_no_credentials_and_wrong_password_achieve_nothing(stack: StackEndpoints, trust: dict[str, Any]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from engagiert.registry.api import erasure, hours, import_export, members, municipalities, organisations
+from engagiert.registry.api import erasure, hours, import_export, members, municipalities, organisations, systems
 from engagiert.registry.api.deps import get_service
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -14,6 +14,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     import_export.router,
     hours.router,
     erasure.router,
+    systems.router,
 )
 """The routers in the order the app includes them."""
 
