@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 from starlette.datastructures import QueryParams
 
 from engagiert.console import clients
-from engagiert.console.api import events, honours, letters
+from engagiert.console.api import events, letters
 from engagiert.console.forms import FormErrors
 from engagiert.console.i18n import Translator, catalogue
 from engagiert.console.rendering import templates
@@ -115,13 +114,15 @@ def test_waitlist_places_follow_the_issue_order() -> None:
     assert events._waitlist_ranks(invitations) == {"b": 1, "c": 2}
 
 
-def test_the_state_thresholds_cover_every_day_once() -> None:
-    """The copied state rule has no gap and no overlap, and its last days are shown inclusive."""
-    rules = honours.STATE_THRESHOLDS
-    for before, after in itertools.pairwise(rules):
-        assert before.valid_until == after.valid_from
-    assert rules[0].last_day == date(2025, 12, 31)
-    assert rules[-1].valid_until is None
+def test_a_state_threshold_shows_its_last_day_inclusive() -> None:
+    """The rule that ends before 1 January 2026 is shown as valid until 31 December 2025."""
+    rule = clients.StateThreshold(
+        valid_from=date(2000, 1, 1), valid_until=date(2026, 1, 1), hours_per_week=5, hours_per_year=250
+    )
+    assert rule.last_day == date(2025, 12, 31)
+    assert rule.applies_on(date(2025, 12, 31))
+    assert not rule.applies_on(date(2026, 1, 1))
+    assert clients.StateThreshold(valid_from=date(2026, 1, 1), hours_per_week=4, hours_per_year=200).last_day is None
 
 
 def test_every_template_preview_sends_parameters_its_letter_contract_accepts() -> None:

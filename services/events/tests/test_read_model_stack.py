@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -206,3 +207,23 @@ async def test_honour_rules_are_per_municipality(running: Running) -> None:
     assert put.status_code == 200, put.text
     assert (await r.client.get(url, headers=r.headers)).json()["validity_years"] == 2
     assert (await r.client.put(url, json={"min_age": -1}, headers=r.headers)).status_code == 422
+
+
+async def test_the_state_defaults_are_published_with_their_dated_thresholds(running: Running) -> None:
+    """Any signed-in user reads the defaults and the thresholds, which cover every day once; no token: 401."""
+    r = running
+    got = await r.client.get("/v1/honour-rules/defaults", headers=r.headers)
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["defaults"]["min_age"] == 16
+    thresholds = body["state_thresholds"]
+    assert thresholds[0]["hours_per_year"] == 250
+    assert thresholds[-1] == {
+        "valid_from": "2026-01-01",
+        "valid_until": None,
+        "hours_per_week": 4.0,
+        "hours_per_year": 200.0,
+    }
+    for before, after in itertools.pairwise(thresholds):
+        assert before["valid_until"] == after["valid_from"]
+    assert (await r.client.get("/v1/honour-rules/defaults")).status_code == 401

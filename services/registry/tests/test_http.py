@@ -111,6 +111,16 @@ async def test_list_filters_and_cursor_pagination(registry: Registry) -> None:
     assert len((await c.get(f"{base}/members", params={"field": "Kultur"}, headers=READER_PB)).json()["items"]) == 1
     assert len((await c.get(f"{base}/members", params={"status": "left"}, headers=READER_PB)).json()["items"]) == 0
 
+    # By id, as the console looks up the names behind another service's ids: unknown ids are left out.
+    wanted = [("id", seen[5]), ("id", seen[1]), ("id", "m-unknown"), ("id", seen[1])]
+    page = (await c.get(f"{base}/members", params=wanted, headers=READER_PB)).json()
+    assert [m["member_id"] for m in page["items"]] == sorted([seen[1], seen[5]])
+    too_many = [("id", f"m-{i}") for i in range(101)]
+    assert (await c.get(f"{base}/members", params=too_many, headers=READER_PB)).status_code == 422
+    assert (await c.get(f"{base}/members", params={"id": "a b"}, headers=READER_PB)).status_code == 422
+    other = (await c.get(f"/v1/municipalities/{BIELEFELD}/members", params=wanted, headers=STAFF_BI)).json()
+    assert other["items"] == [], "another municipality's ids name nobody"
+
 
 async def test_duplicates_are_reported_with_the_existing_id(registry: Registry) -> None:
     """Same e-mail, or same name and birth date, in one municipality: 409 naming the member; elsewhere it is new."""

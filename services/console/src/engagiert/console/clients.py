@@ -7,7 +7,7 @@ changes goes through them. A service's problem+json answer becomes a :class:`Ser
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -227,6 +227,31 @@ class HonourRules(_Model):
     hours_per_year_override: float | None = None
 
 
+class StateThreshold(_Model):
+    """A dated state rule of the Ehrenamtskarte NRW (from ``valid_from`` on, until before ``valid_until``)."""
+
+    valid_from: date
+    valid_until: date | None = None
+    hours_per_week: float
+    hours_per_year: float
+
+    @property
+    def last_day(self) -> date | None:
+        """Return the last day the rule applies (None: open-ended)."""
+        return self.valid_until - timedelta(days=1) if self.valid_until else None
+
+    def applies_on(self, day: date) -> bool:
+        """Return True when the rule is in force on ``day``."""
+        return self.valid_from <= day and (self.valid_until is None or day < self.valid_until)
+
+
+class HonourRuleDefaults(_Model):
+    """The rules every municipality starts from, as the events service applies them."""
+
+    defaults: HonourRules
+    state_thresholds: list[StateThreshold]
+
+
 # -- notifications ----------------------------------------------------------------------------------
 
 
@@ -301,6 +326,10 @@ class _Client:
         return (await self._call(method, path, **kwargs)).json()
 
 
+MEMBERS_PER_LOOKUP = 100
+"""The registry answers at most this many members named by id in one list call."""
+
+
 class RegistryClient(_Client):
     """The registry: municipalities, organisations, members, hours, consent, erasure, CSV."""
 
@@ -358,6 +387,12 @@ class RegistryClient(_Client):
             if v not in (None, "")
         }
         return MemberPage.model_validate(await self._json("GET", f"/v1/municipalities/{ags}/members", params=params))
+
+    async def members_by_id(self, ags: str, member_ids: list[str]) -> list[Member]:
+        """Return the living members among ``member_ids`` (at most ``MEMBERS_PER_LOOKUP``), in one call."""
+        params = [("id", member_id) for member_id in member_ids] + [("limit", str(len(member_ids)))]
+        page = MemberPage.model_validate(await self._json("GET", f"/v1/municipalities/{ags}/members", params=params))
+        return page.items
 
     async def member(self, ags: str, member_id: str) -> Member:
         """Return a member with derived figures."""
@@ -488,6 +523,10 @@ class EventsClient(_Client):
     async def honour_rules(self, ags: str) -> HonourRules:
         """Return the municipality's honour rules (state defaults where it set none)."""
         return HonourRules.model_validate(await self._json("GET", f"/v1/municipalities/{ags}/honour-rules"))
+
+    async def honour_rule_defaults(self) -> HonourRuleDefaults:
+        """Return the state defaults and the dated state thresholds every municipality starts from."""
+        return HonourRuleDefaults.model_validate(await self._json("GET", "/v1/honour-rules/defaults"))
 
 
 class NotificationsClient(_Client):

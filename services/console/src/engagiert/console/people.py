@@ -7,22 +7,12 @@ from collections.abc import Iterable
 
 from engagiert.console import clients
 
-CONCURRENT_LOOKUPS = 8
-"""At most this many registry calls at once per page (the events and honours lists carry ids only)."""
-
 
 async def member_names(api: clients.Services, ags: str, member_ids: Iterable[str]) -> dict[str, str]:
-    """Return "Family, Given" per member id; an erased or unknown member is left out."""
+    """Return "Family, Given" per member id, one registry call per 100 ids; erased or unknown ones are left out."""
     wanted = list(dict.fromkeys(member_ids))
-    gate = asyncio.Semaphore(CONCURRENT_LOOKUPS)
-
-    async def one(member_id: str) -> tuple[str, str | None]:
-        async with gate:
-            try:
-                member = await api.registry.member(ags, member_id)
-            except clients.NotFound:
-                return member_id, None
-        return member_id, f"{member.family_name}, {member.given_name}"
-
-    found = await asyncio.gather(*(one(m) for m in wanted))
-    return {member_id: name for member_id, name in found if name is not None}
+    size = clients.MEMBERS_PER_LOOKUP
+    pages = await asyncio.gather(
+        *(api.registry.members_by_id(ags, wanted[i : i + size]) for i in range(0, len(wanted), size))
+    )
+    return {m.member_id: f"{m.family_name}, {m.given_name}" for page in pages for m in page}

@@ -289,8 +289,9 @@ class Repository:
         name: str | None,
         after: str | None,
         limit: int,
+        ids: list[str] | None = None,
     ) -> list[Doc]:
-        """Return a page of members of ``ags`` by id, after the cursor id."""
+        """Return a page of members of ``ags`` by id, after the cursor id (only ``ids`` if given)."""
         query: Doc = {"municipality": ags, "erased": {"$ne": True}}
         if status:
             query["status"] = status
@@ -302,8 +303,13 @@ class Repository:
             import re
 
             query["search"] = {"$regex": re.escape(name)}
+        id_filter: Doc = {}
+        if ids is not None:
+            id_filter["$in"] = sorted(set(ids))
         if after:
-            query["_id"] = {"$gt": after}
+            id_filter["$gt"] = after
+        if id_filter:
+            query["_id"] = id_filter
         projection = {OUTBOX: 0, "_applied": 0}
         return await self.members.find(query, projection).sort("_id", ASCENDING).limit(limit).to_list(None)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
@@ -20,31 +19,6 @@ router = APIRouter(prefix="/m/{ags}/honours", tags=["honours"])
 STATUSES = ("proposed", "granted", "rejected", "expired")
 EXPIRING_DAYS = 90
 """A granted card whose last day is this close is marked as expiring."""
-
-
-@dataclass(frozen=True, slots=True)
-class StateThreshold:
-    """A dated state rule of the Ehrenamtskarte NRW (from ``valid_from`` on, until before ``valid_until``)."""
-
-    valid_from: date
-    valid_until: date | None
-    hours_per_week: float
-    hours_per_year: float
-
-    @property
-    def last_day(self) -> date | None:
-        """Return the last day the rule applies (None: open-ended)."""
-        return self.valid_until - timedelta(days=1) if self.valid_until else None
-
-
-# The state's rules as the events service applies them (events.domain.EHRENAMTSKARTE_NRW and the
-# defaults of events.domain.HonourRules). The events API answers a municipality's rules with these
-# defaults filled in, but does not publish the defaults themselves: keep both in step (see README).
-STATE_THRESHOLDS: tuple[StateThreshold, ...] = (
-    StateThreshold(date(2000, 1, 1), date(2026, 1, 1), hours_per_week=5, hours_per_year=250),
-    StateThreshold(date(2026, 1, 1), None, hours_per_week=4, hours_per_year=200),
-)
-STATE_DEFAULTS = clients.HonourRules()
 
 
 def _refused(exc: clients.ServiceError) -> None:
@@ -88,17 +62,16 @@ async def honour_list(
 async def rules(request: Request, tenant: CurrentTenant, user: CurrentUser, api: Services) -> Response:
     """Show the rules in force with the state's defaults and the dated state thresholds."""
     today = datetime.now(UTC).date()
-    current = next(
-        (t for t in STATE_THRESHOLDS if t.valid_from <= today and (t.valid_until is None or today < t.valid_until)),
-        STATE_THRESHOLDS[-1],
-    )
+    state = await api.events.honour_rule_defaults()
+    thresholds = state.state_thresholds
+    current = next((t for t in thresholds if t.applies_on(today)), thresholds[-1])
     return render(
         request,
         "honours/rules.html",
         {
             "rules": await api.events.honour_rules(tenant.ags),
-            "defaults": STATE_DEFAULTS,
-            "thresholds": STATE_THRESHOLDS,
+            "defaults": state.defaults,
+            "thresholds": thresholds,
             "current": current,
             "today": today,
         },

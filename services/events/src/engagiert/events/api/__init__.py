@@ -3,6 +3,12 @@
 from engagiert.events.api import honours, invitations, public, recognition_events
 
 # In this order, so the OpenAPI document lists the paths as before the split.
-ROUTERS = (recognition_events.router, invitations.router, honours.router, public.router)
+ROUTERS = (
+    recognition_events.router,
+    invitations.router,
+    honours.router,
+    honours.defaults_router,
+    public.router,
+)
 
 __all__ = ["ROUTERS"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -10,9 +11,43 @@ from pydantic import BaseModel, ConfigDict, Field
 from engagiert.events import domain
 from engagiert.events.api.deps import HonourUseCases, response_doc
 from engagiert.events.services import Grant, Reject
-from engagiert.shared.auth import Reader, Staff
+from engagiert.shared.auth import CurrentPrincipal, Reader, Staff
 
 router = APIRouter(prefix="/v1/municipalities/{ags}", tags=["recognition"])
+defaults_router = APIRouter(tags=["recognition"])
+
+
+class StateThreshold(BaseModel):
+    """A dated state rule of the Ehrenamtskarte NRW: from ``valid_from`` on, until before ``valid_until``."""
+
+    valid_from: date
+    valid_until: date | None
+    hours_per_week: float
+    hours_per_year: float
+
+
+class HonourRuleDefaults(BaseModel):
+    """The rules every municipality starts from: the defaults and the state's dated thresholds."""
+
+    defaults: domain.HonourRules
+    state_thresholds: list[StateThreshold]
+
+
+@defaults_router.get("/v1/honour-rules/defaults", summary="The state defaults every municipality's rules start from")
+async def rule_defaults(_p: CurrentPrincipal) -> HonourRuleDefaults:
+    """Show the default rules and the Ehrenamtskarte NRW's dated thresholds, as the service applies them."""
+    return HonourRuleDefaults(
+        defaults=domain.HonourRules(),
+        state_thresholds=[
+            StateThreshold(
+                valid_from=t.valid_from,
+                valid_until=t.valid_until,
+                hours_per_week=t.hours_per_week,
+                hours_per_year=t.hours_per_year,
+            )
+            for t in domain.EHRENAMTSKARTE_NRW
+        ],
+    )
 
 
 @router.get("/honour-rules", summary="The municipality's honour rules")

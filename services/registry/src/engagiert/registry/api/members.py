@@ -8,6 +8,7 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import StringConstraints
 
 from engagiert.registry.api.deps import Service, problems
 from engagiert.registry.domain import MemberCreate, MemberUpdate, StatusChange
@@ -16,6 +17,8 @@ from engagiert.shared.contracts.base import Field_, MemberStatus
 from engagiert.shared.problems import Problem
 
 _ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+MAX_IDS = 100
+"""How many members one list call may name with ``id`` (a page of another service's ids)."""
 
 
 def _encode_cursor(member_id: str | None) -> str | None:
@@ -61,6 +64,10 @@ async def list_members(
     organisation_id: str | None = None,
     field: Field_ | None = None,
     name: Annotated[str | None, Query(max_length=100, description="part of the name, case-insensitive")] = None,
+    ids: Annotated[
+        list[Annotated[str, StringConstraints(pattern=rf"^{_ID.pattern}$")]] | None,
+        Query(alias="id", max_length=MAX_IDS, description=f"only these members (repeat, at most {MAX_IDS})"),
+    ] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
@@ -70,6 +77,7 @@ async def list_members(
         organisation_id=organisation_id,
         field=field,
         name=name,
+        ids=ids,
         cursor=_decode_cursor(cursor),
         limit=limit,
     )

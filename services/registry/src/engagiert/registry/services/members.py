@@ -76,6 +76,7 @@ class Members(UseCases):
         organisation_id: str | None = None,
         field: str | None = None,
         name: str | None = None,
+        ids: list[str] | None = None,
         cursor: str | None = None,
         limit: int = 50,
     ) -> tuple[list[Doc], str | None]:
@@ -86,6 +87,7 @@ class Members(UseCases):
             organisation_id=organisation_id,
             field=field,
             name=domain.normalise_name(name) if name else None,
+            ids=ids,
             after=cursor,
             limit=limit + 1,
         )
