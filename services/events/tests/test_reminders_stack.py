@@ -196,3 +196,55 @@ async def test_a_moved_deadline_moves_the_open_reminders_once(running: Running, 
     assert [e["id"] for e in resumed if e["type"] == NotificationRequested.TYPE] == [
         f"{inv}:rsvp-reminder:{moved.isoformat()}"
     ]
+
+
+async def test_a_new_time_or_venue_mails_every_open_invitee_once_per_change_and_other_fields_mail_nobody(
+    running: Running, topic_window: Any
+) -> None:
+    """Accepted, invited and waitlisted hear of each change (SEQUENCE 1, 2); declined, capacity or notes: no mail."""
+    r = running
+    event_id = await _event(r, capacity=2, members=4)  # m0, m1 invited; m2, m3 wait
+    await _answer(r, event_id, "m000000", "accept")
+    await _answer(r, event_id, "m000001", "decline")  # promotes m000002
+    await wait_outbox_empty(r.db, INVITATIONS)
+    requests = await topic_window(topics.NOTIFICATIONS_REQUESTS).open()
+    event = await r.db[EVENTS].find_one({"_id": event_id})
+    assert event is not None
+    later = event["starts_at"] + timedelta(hours=1)
+
+    for _ in range(2):  # the second PATCH changes nothing
+        patched = await r.client.patch(f"{r.base}/{event_id}", json={"starts_at": later.isoformat()}, headers=r.headers)
+        assert patched.status_code == 200, patched.text
+        assert patched.json()["calendar_sequence"] == 1
+        assert "_change_fanout" not in patched.json()
+    for body in ({"capacity": 3}, {"notes": "Bitte den Eingang am Marienplatz nutzen."}):
+        patched = await r.client.patch(f"{r.base}/{event_id}", json=body, headers=r.headers)
+        assert patched.status_code == 200, patched.text
+    records = await _published(r, requests)
+    changed = _templates(records, "event-changed")
+    assert Counter(d["member_id"] for d in changed) == {"m000000": 1, "m000002": 1, "m000003": 1}
+    assert {d["params"]["calendar_sequence"] for d in changed} == {1}
+    assert {datetime.fromisoformat(str(d["params"]["starts_at"])) for d in changed} == {later}
+    # The one still to answer (m000002, promoted) has the reminder with the new time, the old one withdrawn.
+    reminders = _templates(records, "rsvp-reminder")
+    assert [(d["member_id"], d["params"]["calendar_sequence"]) for d in reminders] == [("m000002", 1)]
+    assert [c["member_id"] for c in _cancels(records)] == ["m000002"]
+
+    second = await topic_window(topics.NOTIFICATIONS_REQUESTS).open()
+    patched = await r.client.patch(f"{r.base}/{event_id}", json={"venue": "Paderhalle"}, headers=r.headers)
+    assert patched.json()["calendar_sequence"] == 2
+    again = _templates(await _published(r, second), "event-changed")
+    assert sorted((d["member_id"], d["params"]["calendar_sequence"], d["params"]["venue"]) for d in again) == [
+        ("m000000", 2, "Paderhalle"),
+        ("m000002", 2, "Paderhalle"),
+        ("m000003", 2, "Paderhalle"),
+    ]
+
+    # Resumed after a crash between the event's write and one invitation's: that one once more, not twice.
+    await r.db[INVITATIONS].update_one({"_id": f"{event_id}:m000003"}, {"$set": {"change_notified_sequence": 1}})
+    await r.db[EVENTS].update_one({"_id": event_id}, {"$set": {"_change_fanout": True}})
+    resumed = await topic_window(topics.NOTIFICATIONS_REQUESTS).open()
+    uc = r.app.state.use_cases().invitation_mails
+    assert await uc.finish_changes() == 1
+    assert await uc.finish_changes() == 0
+    assert [e["id"] for e in await _published(r, resumed)] == [f"{event_id}:m000003:event-changed:2"]

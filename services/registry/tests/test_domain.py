@@ -168,6 +168,20 @@ def test_a_system_may_narrow_consent_and_grant_only_what_was_never_withdrawn() -
     assert none.withdrawn_at == NOW
 
 
+def test_an_unsubscribe_narrows_consent_to_the_other_channels_and_the_last_one_is_a_withdrawal() -> None:
+    """Withdrawing e-mail keeps post; withdrawing what is not given changes nothing; nothing left: withdrawn."""
+    both = Consent(channels=["email", "post"], given_at=NOW, source="Formular")
+    left = domain.narrowed(both, without=["email"], now=NOW)
+    assert left is not None
+    assert (left.channels, left.withdrawn_at, left.given_at) == (["post"], None, NOW)
+    assert domain.narrowed(left, without=["email"], now=NOW) is None, "already withdrawn: no change"
+    gone = domain.narrowed(Consent(channels=["email"], given_at=NOW), without=["email"], now=NOW)
+    assert gone is not None
+    assert (gone.channels, gone.withdrawn_at) == ([], NOW)
+    assert domain.narrowed(gone, without=None, now=NOW) is None
+    assert domain.narrowed(both, without=None, now=NOW) == domain.withdrawn(both, now=NOW)
+
+
 def test_withdrawn_channels_follow_withdrawals_and_staff_grants() -> None:
     """A full withdrawal blocks every channel; staff granting one unblocks that one; dropping one blocks it."""
     gone = domain.withdrawn(Consent(channels=["email"], given_at=NOW), now=NOW)

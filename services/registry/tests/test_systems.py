@@ -70,11 +70,12 @@ def test_a_system_may_write_only_its_topic_and_read_only_its_dead_letters() -> N
 
 
 def test_only_events_and_notifications_may_write_erasure_confirmations() -> None:
-    """No service but those two gets WRITE on the confirmations topic; nobody gets WRITE on the operators' one."""
+    """No service but those two gets WRITE on the confirmations topic; only notifications on the operators' one."""
     grants = service_grants()
     writers = {g.user for g in grants if g.operation == "WRITE" and g.name == topics.REGISTRY_ERASURE_CONFIRMATIONS}
     assert writers == {"events", "notifications"}
-    assert not [g for g in grants if g.operation == "WRITE" and g.name == topics.REGISTRY_INBOUND]
+    operators = {g.user for g in grants if g.operation == "WRITE" and g.name == topics.REGISTRY_INBOUND}
+    assert operators == {"notifications"}, "its unsubscribes (consent.withdraw) only"
     assert set(PERMISSIONS) == {"register-members", "report-hours"}
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 
-from engagiert.shared.contracts import ExternalRef, RegisterMember, ReportHours
+from engagiert.shared.contracts import ExternalRef, RegisterMember, ReportHours, WithdrawConsent
 from engagiert.shared.envelope import make_record
 from engagiert.shared.messaging.dlq import H_ERROR, H_REASON
 from engagiert.shared.testing import consume_until, produce_records
@@ -208,3 +208,38 @@ async def test_a_system_matching_a_member_by_e_mail_links_but_neither_overwrites
     assert got["consent"]["channels"] == []
     assert got["consent"]["withdrawn_at"] is not None
     assert len(await _members(registry)) == 1
+
+
+async def test_an_unsubscribe_withdraws_only_the_e_mail_channel_once(registry: Registry) -> None:
+    """WithdrawConsent (from an unsubscribe link) drops e-mail, keeps post, applies once; a later system can't re-grant."""
+    c = registry.client
+    body = member_body(8, consent={"channels": ["email", "post"], "source": "Formular Anlaufstelle"})
+    mid = (await c.post(f"/v1/municipalities/{PADERBORN}/members", json=body, headers=STAFF_PB)).json()["member_id"]
+    now = datetime.now(UTC)
+    cmd = WithdrawConsent(municipality=PADERBORN, member_id=mid, channels=["email"], requested_at=now)
+    unknown = WithdrawConsent(municipality=PADERBORN, member_id="m-gone", channels=["email"], requested_at=now)
+    records = [
+        make_record(cmd, source="/engagiert/notifications", event_id="unsub-1"),
+        make_record(cmd, source="/engagiert/notifications", event_id="unsub-1"),  # a redelivery
+        make_record(unknown, source="/engagiert/notifications", event_id="unsub-2"),
+    ]
+    await produce_records(registry.bootstrap, records, topic=registry.inbound_topic)
+
+    async def narrowed() -> dict[str, Any] | None:
+        got = await _member(registry, mid)
+        return got if got["consent"]["channels"] == ["post"] else None
+
+    got = await wait_until(narrowed)
+    assert got["revision"] == 2, "applied once"
+    assert got["consent"]["withdrawn_at"] is None, "post consent stands"
+    # The same command again with a new id changes nothing: e-mail is withdrawn already.
+    again = make_record(cmd, source="/engagiert/notifications", event_id="unsub-3")
+    await produce_records(
+        registry.bootstrap, [again, make_record(_register(), source=SOURCE)], topic=registry.inbound_topic
+    )
+    await wait_until(lambda: _members_at_least(registry, 2))
+    assert (await _member(registry, mid))["revision"] == 2
+
+
+async def _members_at_least(registry: Registry, n: int) -> bool:
+    return len(await _members(registry)) >= n

@@ -97,6 +97,7 @@ def service_grants(*, group_prefix: str = "engagiert-", users: Mapping[str, str]
             user["notifications"],
             topics.NOTIFICATIONS_DELIVERIES,
             topics.REGISTRY_ERASURE_CONFIRMATIONS,
+            topics.REGISTRY_INBOUND,  # a member's unsubscribe (consent.withdraw), on the operators' channel
             dlq(topics.REGISTRY_MEMBERS),
             dlq(topics.NOTIFICATIONS_REQUESTS),
         ),

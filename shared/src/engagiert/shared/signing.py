@@ -20,7 +20,8 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -117,6 +118,59 @@ class LinkKeyRing:
         if not hmac.compare_digest(mac, self._mac(key, purpose, payload)):
             raise SignatureError("forged")
         return payload
+
+
+# -- expiring single-purpose links ------------------------------------------------------------
+
+LinkPurpose = Literal["rsvp", "card", "unsubscribe"]
+"""What a volunteer's link is for; part of its MAC, so one kind of link never passes as another."""
+LinkFailure = Literal["malformed", "forged", "expired", "revoked"]
+
+MAX_TOKEN_LENGTH = 2048
+"""Longer links and codes are refused as malformed before any decoding."""
+
+
+class LinkError(ValueError):
+    """A signed link or code that is malformed, forged or altered, expired, or revoked; ``reason`` says which."""
+
+    def __init__(self, reason: LinkFailure) -> None:
+        super().__init__(reason)
+        self.reason: LinkFailure = reason
+
+
+def _ring(keys: LinkKeyRing | str) -> LinkKeyRing:
+    # A plain secret is the ring of one legacy key (tests and callers from before the ring).
+    return keys if isinstance(keys, LinkKeyRing) else LinkKeyRing.from_settings("", legacy_secret=keys)
+
+
+def link_expiry(seconds: str) -> datetime:
+    """Return the expiry a token states in epoch seconds; raise :class:`LinkError` for one no date holds."""
+    try:
+        return datetime.fromtimestamp(int(seconds), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        raise LinkError("malformed") from None  # a crafted expiry beyond what a date holds
+
+
+def sign_link(keys: LinkKeyRing | str, *, purpose: LinkPurpose, subject: str, expires_at: datetime) -> str:
+    """Return a URL-safe token binding ``subject`` to ``purpose`` until ``expires_at`` (under the ring's first key)."""
+    return _ring(keys).sign(f"{subject}|{int(expires_at.timestamp())}", purpose=purpose)
+
+
+def verify_link(keys: LinkKeyRing | str, token: str, *, purpose: LinkPurpose, now: datetime) -> tuple[str, datetime]:
+    """Return (subject, expiry) of a token any key of the ring signed; raise :class:`LinkError` otherwise."""
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise LinkError("malformed")
+    try:
+        payload = _ring(keys).verify(token, purpose=purpose)
+    except SignatureError as exc:
+        raise LinkError("forged" if exc.reason == "forged" else "malformed") from None
+    subject, sep, expires = payload.rpartition("|")
+    if not sep:
+        raise LinkError("malformed")
+    expires_at = link_expiry(expires)
+    if now >= expires_at:
+        raise LinkError("expired")
+    return subject, expires_at
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ REGISTRY_MEMBERS = "registry.members.v1"
 REGISTRY_ENGAGEMENT = "registry.engagement.v1"
 """Facts about engagement: hours recorded, engagement started and ended."""
 REGISTRY_INBOUND = "registry.inbound.v1"
-"""The operators' channel for inbound commands: only the Kafka super user may write it.
+"""The operators' channel for inbound commands: only the Kafka super user (and notifications: unsubscribes) writes it.
 
 Connected systems each write a topic of their own (:func:`system_inbound_topic`); the commands
 on all of them follow the contracts of this topic."""

@@ -11,7 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engagiert.shared.contracts.members import MemberSnapshot
 from engagiert.shared.contracts.recognition import HonourKind
-from engagiert.shared.signing import CardKeyRing, LinkKeyRing, SignatureError
+
+# The expiring links are signed and checked in shared (notifications signs its unsubscribe links the same way).
+from engagiert.shared.signing import MAX_TOKEN_LENGTH, CardKeyRing, LinkKeyRing, SignatureError, link_expiry
+from engagiert.shared.signing import LinkError as LinkError
+from engagiert.shared.signing import LinkFailure as LinkFailure
+from engagiert.shared.signing import sign_link as sign_link
+from engagiert.shared.signing import verify_link as verify_link
 
 # -- the member read model ---------------------------------------------------------------------
 
@@ -193,51 +199,6 @@ def reminder_at(rsvp_deadline: datetime, hours_before: float, now: datetime) -> 
 
 # -- signed links and codes --------------------------------------------------------------------
 
-LinkPurpose = Literal["rsvp", "card"]
-LinkFailure = Literal["malformed", "forged", "expired", "revoked"]
-
-
-class LinkError(ValueError):
-    """A signed link or code that is malformed, forged or altered, expired, or revoked; ``reason`` says which."""
-
-    def __init__(self, reason: LinkFailure) -> None:
-        super().__init__(reason)
-        self.reason: LinkFailure = reason
-
-
-def _ring(keys: LinkKeyRing | str) -> LinkKeyRing:
-    # A plain secret is the ring of one legacy key (tests and callers from before the ring).
-    return keys if isinstance(keys, LinkKeyRing) else LinkKeyRing.from_settings("", legacy_secret=keys)
-
-
-def _expiry(seconds: str) -> datetime:
-    try:
-        return datetime.fromtimestamp(int(seconds), tz=UTC)
-    except (ValueError, OverflowError, OSError):
-        raise LinkError("malformed") from None  # a crafted expiry beyond what a date holds
-
-
-def sign_link(keys: LinkKeyRing | str, *, purpose: LinkPurpose, subject: str, expires_at: datetime) -> str:
-    """Return a URL-safe token binding ``subject`` to ``purpose`` until ``expires_at`` (under the ring's first key)."""
-    return _ring(keys).sign(f"{subject}|{int(expires_at.timestamp())}", purpose=purpose)
-
-
-def verify_link(keys: LinkKeyRing | str, token: str, *, purpose: LinkPurpose, now: datetime) -> tuple[str, datetime]:
-    """Return (subject, expiry) of a token any key of the ring signed; raise :class:`LinkError` otherwise."""
-    if len(token) > MAX_TOKEN_LENGTH:
-        raise LinkError("malformed")
-    try:
-        payload = _ring(keys).verify(token, purpose=purpose)
-    except SignatureError as exc:
-        raise LinkError("forged" if exc.reason == "forged" else "malformed") from None
-    subject, sep, expires = payload.rpartition("|")
-    if not sep:
-        raise LinkError("malformed")
-    expires_at = _expiry(expires)
-    if now >= expires_at:
-        raise LinkError("expired")
-    return subject, expires_at
-
 
 def sign_card(cards: CardKeyRing, *, subject: str, expires_at: datetime) -> str:
     """Return a card's verification code: a JWS (EdDSA) of the card's subject and expiry, with the key's id."""
@@ -261,13 +222,9 @@ def verify_card_code(cards: CardKeyRing, links: LinkKeyRing | str, code: str, *,
     subject, expires = claims.get("sub"), claims.get("exp")
     if not isinstance(subject, str) or not isinstance(expires, int):
         raise LinkError("malformed")
-    if now >= _expiry(str(expires)):
+    if now >= link_expiry(str(expires)):
         raise LinkError("expired")
     return subject
-
-
-MAX_TOKEN_LENGTH = 2048
-"""Longer links and codes are refused as malformed before any decoding."""
 
 
 # -- honours -----------------------------------------------------------------------------------

@@ -157,6 +157,15 @@ class Repository:
         )
         return await cursor.to_list(None)
 
+    async def invitations_to_notify_of_change(self, event_id: str, statuses: Sequence[str], sequence: int) -> list[Doc]:
+        """Return (id, member, status) of an event's invitations in ``statuses`` not yet told of change ``sequence``."""
+        told = [{"change_notified_sequence": {"$exists": False}}, {"change_notified_sequence": {"$lt": sequence}}]
+        cursor = self.invitations.find(
+            {"event_id": event_id, "status": {"$in": list(statuses)}, "$or": told},
+            {"_id": 1, "member_id": 1, "status": 1},
+        )
+        return await cursor.to_list(None)
+
     async def open_invitations_of_member(self, member_id: str) -> list[Doc]:
         """Return a member's invitations that still hold or wait for a place (invited, waitlisted, accepted)."""
         filter_ = {"member_id": member_id, "status": {"$in": ["invited", "waitlisted", "accepted"]}}

@@ -18,6 +18,12 @@ class NotificationsSettings(ServiceSettings):
     service_name: ClassVar[str] = "notifications"
 
     port: int = 8003
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8003", description="base of the unsubscribe links in mails (this service, public)"
+    )
+    unsubscribe_link_days: int = Field(
+        default=400, ge=30, le=3650, description="how long a mail's unsubscribe link works (RFC 8058: long)"
+    )
 
     # The topics are settings only so that tests can run against throwaway topics.
     members_topic: str = topics.REGISTRY_MEMBERS

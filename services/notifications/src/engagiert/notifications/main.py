@@ -13,8 +13,15 @@ from engagiert.notifications.handlers import members_handler, requests_handler
 from engagiert.notifications.mailer import SmtpMailer
 from engagiert.notifications.repository import CONTACTS, DELIVERIES, SENDS, Repository
 from engagiert.notifications.services import Notifications
+from engagiert.notifications.services.unsubscribe import UNSUBSCRIBE_PATH
 from engagiert.shared import topics
-from engagiert.shared.contracts import ConfirmErasure, DeliveryFailed, DeliverySent, DeliverySuppressed
+from engagiert.shared.contracts import (
+    ConfirmErasure,
+    DeliveryFailed,
+    DeliverySent,
+    DeliverySuppressed,
+    WithdrawConsent,
+)
 from engagiert.shared.runtime import ServiceRuntime
 
 
@@ -73,9 +80,12 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
     requests.contract_topic = topics.NOTIFICATIONS_REQUESTS
     runtime.publishes(topics.NOTIFICATIONS_DELIVERIES, [DeliverySent, DeliveryFailed, DeliverySuppressed])
     runtime.publishes(topics.REGISTRY_ERASURE_CONFIRMATIONS, [ConfirmErasure])
+    runtime.publishes(topics.REGISTRY_INBOUND, [WithdrawConsent])
     runtime.outbox(DELIVERIES)
     runtime.outbox(SENDS)  # the delivery.sent facts, in the send journal
-    runtime.outbox(CONTACTS)
+    runtime.outbox(CONTACTS)  # erasure confirmations and unsubscribes (commands to the registry)
+    # Volunteers follow these links from their mails: no token, rate-limited per client, the path's token masked.
+    runtime.edge(UNSUBSCRIBE_PATH, public=True, token=True, max_body_bytes=1024)
     runtime.background(sender)
     runtime.app.state.mailer = mailer
     for router in api.ROUTERS:

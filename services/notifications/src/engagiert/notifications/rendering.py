@@ -47,6 +47,7 @@ WORDS: dict[str, dict[str, str]] = {
         "web": "Internet",
         "link_hint": "Falls die Schaltfläche nicht funktioniert, öffnen Sie diesen Link:",
         "footer": "Sie erhalten diese Nachricht, weil Sie der Kontaktaufnahme per E-Mail zugestimmt haben.",
+        "unsubscribe": "Keine E-Mails mehr erhalten",
     },
     "en": {
         "greeting": "Dear",
@@ -57,6 +58,7 @@ WORDS: dict[str, dict[str, str]] = {
         "web": "Web",
         "link_hint": "If the button does not work, open this link:",
         "footer": "You receive this message because you agreed to be contacted by email.",
+        "unsubscribe": "Stop receiving emails",
     },
 }
 
@@ -72,6 +74,9 @@ BRANDING_DEFAULTS: dict[str, Any] = {
     "website": None,
 }
 """Every branding value a layout reads, with what it shows when the municipality has not set it."""
+
+PREVIEW_UNSUBSCRIBE_URL = "https://engagiert.example/unsubscribe/MDU3NzQwMzI6ZW1haWw6bS0wMDAx.cHJldmlldw"
+"""The unsubscribe link previews and reviewed texts show; a sent mail carries the member's own (see Sender)."""
 
 _CALENDAR_KINDS: dict[str, Method] = {
     "invitation": "REQUEST",
@@ -162,10 +167,20 @@ class Renderer:
         member: Mapping[str, Any],
         branding: Mapping[str, Any],
         now: datetime | None = None,
+        unsubscribe_url: str | None = None,
     ) -> RenderedMessage:
-        """Return subject, text, HTML, calendar entry and images of ``name`` (German for an unknown language)."""
+        """Return subject, text, HTML, calendar entry and images of ``name`` (German for an unknown language).
+
+        A kind that is not transactional shows ``unsubscribe_url`` (the example link when none is given).
+        """
         rendered, _ = self.render_tracked(
-            name, language=language, params=params, member=member, branding=branding, now=now
+            name,
+            language=language,
+            params=params,
+            member=member,
+            branding=branding,
+            now=now,
+            unsubscribe_url=unsubscribe_url,
         )
         return rendered
 
@@ -194,6 +209,7 @@ class Renderer:
         branding: Mapping[str, Any],
         now: datetime | None = None,
         medium: str = "email",
+        unsubscribe_url: str | None = None,
     ) -> tuple[RenderedMessage, set[str]]:
         """Render like :meth:`render` and also return the names of the parameters that were shown."""
         if name not in TEMPLATE_NAMES or name not in LETTERS:
@@ -212,6 +228,8 @@ class Renderer:
             None if letter else self._calendar(name, model, view, fmt=fmt, member=person, branding=brand, now=now)
         )
         images = {} if letter else _images(name, view)
+        # RFC 8058: what offers something new carries its way out; a transactional letter and a printed one none.
+        unsubscribe = None if letter or LETTERS[name].TRANSACTIONAL else unsubscribe_url or PREVIEW_UNSUBSCRIBE_URL
         context = {
             "params": view,
             "member": person,
@@ -222,6 +240,7 @@ class Renderer:
             "calendar": calendar is not None,
             "images": images,
             "medium": medium,
+            "unsubscribe_url": unsubscribe,
         }
         text_template = self._text.get_template(f"{lang}/{name}.txt")
         subject = "".join(text_template.blocks["subject"](text_template.new_context(context))).strip()

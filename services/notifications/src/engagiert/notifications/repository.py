@@ -85,6 +85,21 @@ class Repository:
         )
         return result.modified_count == 1
 
+    async def request_withdrawal(
+        self, member_id: str, municipality: str, event_id: str, record: OutgoingRecord, now: datetime
+    ) -> bool:
+        """Put a withdrawal command in a known contact's outbox, once per ``event_id``; return whether it was put."""
+        result = await self.contacts.update_one(
+            {
+                "_id": member_id,
+                "municipality": municipality,
+                "erased": {"$ne": True},
+                "unsubscribe_event": {"$ne": event_id},
+            },
+            with_outbox({"$set": {"unsubscribe_event": event_id, "unsubscribed_at": now}}, [record]),
+        )
+        return result.modified_count == 1
+
     async def erase_contact(self, member_id: str, tombstone: Doc, records: Sequence[OutgoingRecord]) -> None:
         """Replace the contact by a tombstone without personal data, with the confirmation in its outbox."""
         await self.contacts.replace_one({"_id": member_id}, {**tombstone, **outbox_fields(records)}, upsert=True)

@@ -21,7 +21,8 @@ class RegistrySettings(ServiceSettings):
 
     inbound_topic: str = Field(
         default=topics.REGISTRY_INBOUND,
-        description="the operators' channel for inbound commands (only the Kafka super user writes it); "
+        description="the operators' channel for inbound commands (only the Kafka super user, and notifications "
+        "for unsubscribes, write it); "
         "tests and benchmarks point it at a throwaway topic",
     )
     systems_pattern: str = Field(

@@ -309,6 +309,17 @@ def withdrawn(consent: Consent, *, now: datetime) -> Consent:
     return Consent(channels=[], given_at=consent.given_at, source=consent.source, withdrawn_at=now)
 
 
+def narrowed(consent: Consent, *, without: Sequence[Channel] | None, now: datetime) -> Consent | None:
+    """Return ``consent`` without the channels ``without`` (all when None), or None when that changes nothing."""
+    if without is None:
+        return None if not consent.channels and consent.withdrawn_at is not None else withdrawn(consent, now=now)
+    if not set(without) & set(consent.channels):
+        return None
+    left = [c for c in consent.channels if c not in without]
+    # The last channel gone is a withdrawal (as staff's): only staff grant the channels again.
+    return consent.model_copy(update={"channels": left}) if left else withdrawn(consent, now=now)
+
+
 ALL_CHANNELS: tuple[Channel, ...] = ("email", "post", "phone")
 
 

@@ -4,7 +4,8 @@ Inbound Kafka carries no token. Who wrote a record is decided by the broker: eac
 has a topic of its own (``registry.inbound.<system>.v1``) that only its Kafka user may write, and
 before a batch reaches the handler the consumer asks :meth:`Systems.admit` whether that system may
 send each command for its municipality (refused ones are dead-lettered as ``not-authorised``).
-``registry.inbound.v1`` is the operators' channel (only the Kafka super user writes it);
+``registry.inbound.v1`` is the operators' channel (only the Kafka super user writes it, and
+notifications its unsubscribes);
 ``registry.erasure-confirmations.v1`` only events and notifications may write.
 """
 

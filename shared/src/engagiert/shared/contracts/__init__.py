@@ -2,7 +2,7 @@
 
 from engagiert.shared.contracts.base import Command, EventData, event_types, model_for
 from engagiert.shared.contracts.engagement import EngagementEnded, EngagementStarted, HoursRecorded
-from engagiert.shared.contracts.inbound import ConfirmErasure, RegisterMember, ReportHours
+from engagiert.shared.contracts.inbound import ConfirmErasure, RegisterMember, ReportHours, WithdrawConsent
 from engagiert.shared.contracts.members import (
     Consent,
     Contact,
@@ -85,6 +85,7 @@ __all__ = [
     "RecognitionEventScheduled",
     "RegisterMember",
     "ReportHours",
+    "WithdrawConsent",
     "event_types",
     "model_for",
 ]

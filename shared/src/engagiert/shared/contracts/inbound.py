@@ -2,7 +2,8 @@
 
 External systems (a club-management system, a volunteer agency's database) identify a member
 by their own reference (``system`` + ``id``, unique per municipality and system). Our own
-services confirm an erasure on ``registry.erasure-confirmations.v1``. Commands refuse unknown fields.
+services confirm an erasure on ``registry.erasure-confirmations.v1``; notifications passes on a
+member's unsubscribe here (``registry.inbound.v1``). Commands refuse unknown fields.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import ClassVar, Literal
 from pydantic import EmailStr, Field, model_validator
 
 from engagiert.shared import topics
-from engagiert.shared.contracts.base import Ags, Command, EntityId, Field_, Hours, Language
+from engagiert.shared.contracts.base import Ags, Channel, Command, EntityId, Field_, Hours, Language
 from engagiert.shared.contracts.members import ExternalRef, PostalAddress
 
 
@@ -86,3 +87,20 @@ class ConfirmErasure(Command):
     municipality: Ags
     service: Literal["events", "notifications"]
     erased_at: datetime
+
+
+class WithdrawConsent(Command):
+    """Withdraw a member's consent to some channels (the member followed an unsubscribe link).
+
+    Notifications sends it; the registry, the one owner of consent, applies it once per event id
+    and publishes ``member.consent-changed`` as for any change. The channels not named stay.
+    """
+
+    TYPE: ClassVar[str] = "de.engagiert.consent.withdraw.v1"
+    TOPIC: ClassVar[str] = topics.REGISTRY_INBOUND
+
+    member_id: EntityId
+    municipality: Ags
+    channels: list[Channel] = Field(min_length=1, max_length=3, description="the channels to withdraw")
+    source: Literal["unsubscribe-link"] = Field(default="unsubscribe-link", description="how the member asked")
+    requested_at: datetime

@@ -32,6 +32,11 @@ class LetterParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
     KIND: ClassVar[TemplateName]
+    TRANSACTIONAL: ClassVar[bool] = True
+    """Whether the letter is part of something the member did or holds (an answer, a seat, a card, an event
+    they are invited to that changed): sent as long as the channel's consent stands, without an unsubscribe
+    link. Kinds that offer something new (an invitation, its reminder, a staff circular) say False: their mails
+    carry ``List-Unsubscribe`` and a visible link (RFC 8058); see docs/letters.md."""
 
     def to_params(self) -> dict[str, ParamValue]:
         """Return the parameters as ``NotificationRequested.params`` carries them (JSON values, no nulls)."""
@@ -88,6 +93,7 @@ class InvitationLetter(_EventLetter):
     """An invitation with its RSVP link and the calendar entry."""
 
     KIND: ClassVar[TemplateName] = "invitation"
+    TRANSACTIONAL: ClassVar[bool] = False
 
     notes: str | None = Field(default=None, max_length=2000, description="e.g. dress code, accessibility, parking")
     guests_per_invitee: int = Field(ge=0, le=10)
@@ -110,6 +116,7 @@ class RsvpReminderLetter(_EventLetter):
     """A reminder before the RSVP deadline to an invitee who has not answered."""
 
     KIND: ClassVar[TemplateName] = "rsvp-reminder"
+    TRANSACTIONAL: ClassVar[bool] = False
 
     rsvp_deadline: AwareDatetime
     rsvp_url: AnyHttpUrl
@@ -254,6 +261,7 @@ class GenericLetter(LetterParams):
     """A message written by staff: subject and body (paragraphs separated by blank lines)."""
 
     KIND: ClassVar[TemplateName] = "generic"
+    TRANSACTIONAL: ClassVar[bool] = False
 
     subject: str = Field(min_length=1, max_length=200)
     body: str = Field(min_length=1, max_length=10_000)
@@ -286,6 +294,12 @@ LETTERS: dict[str, type[LetterParams]] = {
 """The parameters' model of every template kind."""
 
 
+def is_transactional(template: str) -> bool:
+    """Return whether a kind of letter is transactional (unknown kinds count as not: they get the link)."""
+    model = LETTERS.get(template)
+    return model is not None and model.TRANSACTIONAL
+
+
 def letter_params(template: str, params: dict[str, Any]) -> LetterParams:
     """Return the validated parameters of a request for ``template`` (KeyError for an unknown kind)."""
     return LETTERS[template].parse_params(params)
@@ -305,5 +319,6 @@ __all__ = [
     "RsvpConfirmationLetter",
     "RsvpReminderLetter",
     "WaitlistPromotedLetter",
+    "is_transactional",
     "letter_params",
 ]

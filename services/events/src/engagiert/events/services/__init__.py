@@ -65,6 +65,7 @@ class EventsService:
         """Do what is due now (the background loop calls it each round); return counts per kind of work."""
         return {
             "cancellation_mails": await self.invitation_mails.finish_cancellations(),
+            "change_mails": await self.invitation_mails.finish_changes(),
             "reminders_rescheduled": await self.invitation_mails.finish_reschedules(),
             # renewals first: a card the loop finds already past its validity is still offered one
             "renewals_proposed": await self.honours.propose_renewals(),

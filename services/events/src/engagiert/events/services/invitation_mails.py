@@ -1,4 +1,4 @@
-"""Owns the invitees' mails: RSVP links, invitations, reminders (also after a moved deadline), cancellation mails."""
+"""Owns the invitees' mails: RSVP links, invitations, reminders (after a moved deadline too), changes, cancellation."""
 
 from __future__ import annotations
 
@@ -24,9 +24,13 @@ log = get_logger(__name__)
 
 CANCEL_FANOUT = "_cancel_fanout"  # on a cancelled event until every invitee's mail is requested
 RESCHEDULE = "_reschedule_reminders"  # on an event whose deadline moved until open reminders follow it
+CHANGE_FANOUT = "_change_fanout"  # on an event whose time or venue changed until every invitee's mail is requested
 REMINDER_FOR = "reminder_deadline"  # on an invitation: the deadline its latest reminder was requested for
 NOTIFIED_OF_CANCELLATION = "cancellation_notified_at"  # on an invitation: its cancellation mail is requested
+NOTIFIED_OF_CHANGE = "change_notified_sequence"  # on an invitation: the calendar sequence its change mail told
 MAILED_ON_CANCELLATION = ("invited", "accepted", "waitlisted")
+MAILED_ON_CHANGE = MAILED_ON_CANCELLATION
+"""Who hears of a new time or venue: whoever still holds or waits for a place, or may still answer."""
 
 
 def reminder_key(invitation_id: str) -> str:
@@ -175,6 +179,51 @@ class InvitationMails(UseCases):
             self.notify()
         log.info("cancellation_notified", event_id=event["_id"], invitees=done)
         return done
+
+    async def notify_change(self, event: Doc) -> int:
+        """Request the event-changed mail (its calendar entry at the event's sequence) for each open invitee, once.
+
+        The mail's CloudEvent id and each invitation's guard name the calendar sequence, so a repeated
+        or resumed run requests nothing twice and a second change mails again. The pending RSVP reminder
+        of who has not answered is requested anew too, so it shows the new time and sequence.
+        """
+        sequence = int(event.get("calendar_sequence") or 0)
+        deadline: datetime = event["rsvp_deadline"]
+        ops: list[UpdateOne] = []
+        for inv in await self.repo.invitations_to_notify_of_change(event["_id"], MAILED_ON_CHANGE, sequence):
+            request = NotificationRequested(
+                municipality=event["municipality"],
+                member_id=inv["member_id"],
+                template="event-changed",
+                params=self.letter_params(event, inv["_id"], "event-changed"),
+                cancel_key=f"event:{event['_id']}",
+            )
+            records = [self._record(request, event_id=f"{inv['_id']}:event-changed:{sequence}")]
+            sets: Doc = {NOTIFIED_OF_CHANGE: sequence}
+            if inv["status"] == "invited":
+                records.append(self.cancel_reminder(event, inv))
+                reminder_id = f"{inv['_id']}:rsvp-reminder:{deadline.isoformat()}:{sequence}"
+                records += self.reminder(event, inv["_id"], inv["member_id"], event_id=reminder_id)
+                sets[REMINDER_FOR] = deadline  # a moved deadline's run (reschedule_reminders) has nothing left to do
+            guard: Doc = {
+                "_id": inv["_id"],
+                "status": inv["status"],
+                "$or": [{NOTIFIED_OF_CHANGE: {"$exists": False}}, {NOTIFIED_OF_CHANGE: {"$lt": sequence}}],
+            }
+            ops.append(UpdateOne(guard, with_outbox({"$set": sets}, records)))
+        done = await self.repo.apply(self.repo.invitations, ops)
+        # Only if no later change came meanwhile (then the flag stays for that change's run).
+        await self.repo.events.update_one(
+            {"_id": event["_id"], "calendar_sequence": sequence}, {"$unset": {CHANGE_FANOUT: ""}}
+        )
+        if done:
+            self.notify()
+        log.info("change_notified", event_id=event["_id"], invitees=done, sequence=sequence)
+        return done
+
+    async def finish_changes(self) -> int:
+        """Finish the invitee mails of changed events whose run was interrupted; return invitations done."""
+        return await self._finish_flagged(CHANGE_FANOUT, "scheduled", self.notify_change)
 
     async def finish_cancellations(self) -> int:
         """Finish the invitee mails of cancelled events whose run was interrupted; return invitations done."""

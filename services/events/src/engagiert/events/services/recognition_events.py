@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from engagiert.events.repository import SEATS_TAKEN, Doc
 from engagiert.events.services.common import UseCases
-from engagiert.events.services.invitation_mails import CANCEL_FANOUT, RESCHEDULE, InvitationMails
+from engagiert.events.services.invitation_mails import CANCEL_FANOUT, CHANGE_FANOUT, RESCHEDULE, InvitationMails
 from engagiert.shared.contracts import RecognitionEventCancelled, RecognitionEventChanged, RecognitionEventScheduled
 from engagiert.shared.contracts.recognition import RecognitionKind
 from engagiert.shared.envelope import OutgoingRecord
@@ -74,7 +74,10 @@ class EventUpdate(BaseModel):
 
 
 CALENDAR_FIELDS = frozenset({"starts_at", "ends_at", "venue", "venue_address"})
-"""A change of these raises the event's calendar sequence."""
+"""A change of these raises the event's calendar sequence and mails the open invitees (``event-changed``).
+
+Title, notes, capacity, guests and deadline mail nobody: a corrected note or title is not worth a mail
+to every invitee (staff write a letter when it is), the deadline moves the reminders (see RESCHEDULE)."""
 
 
 @dataclass(kw_only=True)
@@ -160,10 +163,15 @@ class RecognitionEvents(UseCases):
                 )
             )
         sets = {**changes, **({"status": status} if status else {})}
-        if CALENDAR_FIELDS & set(changes):
+        cancelling = status == "cancelled" and doc["status"] != "cancelled"
+        changing = bool(CALENDAR_FIELDS & set(changes))
+        if changing:
             # The invitees' calendar entries follow a change of time or place (iCalendar SEQUENCE).
             sets["calendar_sequence"] = int(doc.get("calendar_sequence") or 0) + 1
-        cancelling = status == "cancelled" and doc["status"] != "cancelled"
+        mailing_change = changing and doc["status"] == "scheduled" and not cancelling
+        if mailing_change:
+            # Recorded in the changing write: the invitees' mails are requested even after a crash.
+            sets[CHANGE_FANOUT] = True
         if cancelling:
             # Recorded in the cancelling write: the invitees' mails are requested even after a crash.
             sets[CANCEL_FANOUT] = True
@@ -184,10 +192,13 @@ class RecognitionEvents(UseCases):
         self.notify()
         if cancelling:
             await self.mails.notify_cancellation(updated)
+        if mailing_change:
+            await self.mails.notify_change(updated)
         if rescheduling:
             await self.mails.reschedule_reminders(updated)
         updated.pop("_outbox", None)
         updated.pop(CANCEL_FANOUT, None)
+        updated.pop(CHANGE_FANOUT, None)
         updated.pop(RESCHEDULE, None)
         return updated
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from engagiert.notifications.api import branding, deliveries
+from engagiert.notifications.api import branding, deliveries, unsubscribe
 
-ROUTERS: tuple[APIRouter, ...] = (branding.router, deliveries.router)
-"""The routers main includes: templates and branding, then the delivery log."""
+ROUTERS: tuple[APIRouter, ...] = (branding.router, deliveries.router, unsubscribe.router)
+"""The routers main includes: templates and branding, the delivery log, the public unsubscribe page."""

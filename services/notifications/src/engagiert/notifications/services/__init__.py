@@ -14,8 +14,9 @@ from engagiert.notifications.services.contacts import Contacts
 from engagiert.notifications.services.deliveries import DeliveryLog
 from engagiert.notifications.services.requests import Requests
 from engagiert.notifications.services.sending import Sender
+from engagiert.notifications.services.unsubscribe import Unsubscribe
 
-__all__ = ["Branding", "Contacts", "DeliveryLog", "Notifications", "Requests", "Sender"]
+__all__ = ["Branding", "Contacts", "DeliveryLog", "Notifications", "Requests", "Sender", "Unsubscribe"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +30,7 @@ class Notifications:
     sender: Sender
     deliveries: DeliveryLog
     branding: Branding
+    unsubscribe: Unsubscribe
 
     @classmethod
     def build(
@@ -37,8 +39,15 @@ class Notifications:
         """Return the use cases wired together: requests and resends wake the sender, which reads the branding."""
         renderer = Renderer(uid_domain=settings.message_id_domain)
         branding = Branding(repo=repo, renderer=renderer)
+        unsubscribe = Unsubscribe(repo=repo, settings=settings, on_outbox=on_outbox)
         sender = Sender(
-            repo=repo, settings=settings, mailer=mailer, branding=branding, renderer=renderer, on_outbox=on_outbox
+            repo=repo,
+            settings=settings,
+            mailer=mailer,
+            branding=branding,
+            unsubscribe=unsubscribe,
+            renderer=renderer,
+            on_outbox=on_outbox,
         )
         return cls(
             repo=repo,
@@ -48,4 +57,5 @@ class Notifications:
             sender=sender,
             deliveries=DeliveryLog(repo=repo, wake=sender.wake),
             branding=branding,
+            unsubscribe=unsubscribe,
         )

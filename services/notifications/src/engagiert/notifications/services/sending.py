@@ -23,7 +23,9 @@ from engagiert.notifications.mailer import PermanentSmtpError, SmtpMailer, Trans
 from engagiert.notifications.rendering import Renderer
 from engagiert.notifications.repository import Doc, Repository
 from engagiert.notifications.services.branding import Branding
+from engagiert.notifications.services.unsubscribe import Unsubscribe
 from engagiert.shared.contracts import DeliveryFailed, DeliverySent, DeliverySuppressed
+from engagiert.shared.contracts.letters import is_transactional
 from engagiert.shared.envelope import OutgoingRecord, make_record
 from engagiert.shared.logging import get_logger
 
@@ -67,6 +69,7 @@ class Sender:
     settings: NotificationsSettings
     mailer: SmtpMailer
     branding: Branding
+    unsubscribe: Unsubscribe
     renderer: Renderer = field(default_factory=Renderer)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when a delivery is queued (a request, a resend): the sender looks at once."""
@@ -306,6 +309,11 @@ class Sender:
             return _Outcome("skip")
         assert contact is not None
         branding = await self.branding.branding_of(doc["municipality"])
+        unsubscribe_url = (
+            None
+            if is_transactional(doc["template"])
+            else self.unsubscribe.url(municipality=doc["municipality"], member_id=doc["member_id"], now=now)
+        )
         rendered = self.renderer.render(
             doc["template"],
             language=contact.get("language") or domain.DEFAULT_LANGUAGE,
@@ -316,8 +324,9 @@ class Sender:
                 "email": contact["email"],
             },
             branding=branding,
+            unsubscribe_url=unsubscribe_url,
         )
-        message = self._message(doc, contact["email"], rendered, branding)
+        message = self._message(doc, contact["email"], rendered, branding, unsubscribe_url=unsubscribe_url)
         attempts = int(doc.get("attempts", 0)) + 1
         content = rendered.model_dump()
         try:
@@ -397,7 +406,9 @@ class Sender:
             log.warning("fault_injection_sigkill", accepted=self._accepted)
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def _message(self, doc: Doc, to: str, rendered: domain.RenderedMessage, branding: Doc) -> Message:
+    def _message(
+        self, doc: Doc, to: str, rendered: domain.RenderedMessage, branding: Doc, *, unsubscribe_url: str | None
+    ) -> Message:
         # The address is the deployment's (its SPF/DKIM); the name and the Reply-To are the municipality's.
         _, address = parseaddr(self.settings.mail_from)
         reply_to = (
@@ -405,6 +416,11 @@ class Sender:
             if branding.get("email")
             else None
         )
+        headers = {"X-Engagiert-Delivery": doc["_id"], "X-Engagiert-Municipality": doc["municipality"]}
+        if unsubscribe_url:
+            # RFC 8058 one-click: the mail program POSTs "List-Unsubscribe=One-Click" to the HTTPS link.
+            headers["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         return compose(
             sender=formataddr((domain.sender_name(branding), address)),
             to=to,
@@ -412,7 +428,7 @@ class Sender:
             text=rendered.text,
             html=rendered.html,
             message_id=domain.message_id_for(doc["_id"], self.settings.message_id_domain),
-            headers={"X-Engagiert-Delivery": doc["_id"], "X-Engagiert-Municipality": doc["municipality"]},
+            headers=headers,
             reply_to=reply_to,
             calendar=rendered.calendar,
             calendar_method=rendered.calendar_method,

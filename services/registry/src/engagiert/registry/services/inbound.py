@@ -21,10 +21,14 @@ from engagiert.shared.contracts import (
     MemberConsentChanged,
     RegisterMember,
     ReportHours,
+    WithdrawConsent,
 )
 from engagiert.shared.contracts.base import EventData
 from engagiert.shared.envelope import Envelope
+from engagiert.shared.logging import get_logger
 from engagiert.shared.messaging.consumer import PermanentError
+
+log = get_logger(__name__)
 
 
 @dataclass(kw_only=True)
@@ -49,8 +53,22 @@ class Inbound(UseCases):
                     await self.register_from(e.id, e.data, source=e.source)
                 except NotFound as exc:
                     raise PermanentError(f"member {exc} was erased meanwhile") from None
+            elif isinstance(e.data, WithdrawConsent):
+                await self.withdraw_from(e.id, e.data)
         if hours:
             await self.report_hours_from(hours)
+
+    async def withdraw_from(self, event_id: str, cmd: WithdrawConsent) -> None:
+        """Withdraw the channels a member unsubscribed from, once per event id; an erased member has none left."""
+        try:
+            await self.members.withdraw_consent(
+                cmd.municipality, cmd.member_id, channels=cmd.channels, event_id=event_id
+            )
+        except NotFound:
+            # Erased (or never here): nothing to withdraw, and nothing a retry would change.
+            log.info("consent_withdrawal_for_unknown_member", municipality=cmd.municipality, event_id=event_id)
+            return
+        log.info("consent_withdrawn", municipality=cmd.municipality, member_id=cmd.member_id, source=cmd.source)
 
     async def register_from(self, event_id: str, cmd: RegisterMember, *, source: str) -> None:
         """Register or update the member named by an external reference (idempotent by event id)."""

@@ -28,7 +28,7 @@ from engagiert.shared.contracts import (
     MemberStatusChanged,
     MemberUpdated,
 )
-from engagiert.shared.contracts.base import EventData
+from engagiert.shared.contracts.base import Channel, EventData
 from engagiert.shared.envelope import OutgoingRecord
 from engagiert.shared.logging import get_logger
 
@@ -289,15 +289,21 @@ class Members(UseCases):
 
         return await self.change(ags, member_id, mutate)
 
-    async def withdraw_consent(self, ags: str, member_id: str) -> Doc:
-        """Withdraw a member's consent; publishes MemberConsentChanged and MemberUpdated."""
+    async def withdraw_consent(
+        self, ags: str, member_id: str, *, channels: Sequence[Channel] | None = None, event_id: str | None = None
+    ) -> Doc:
+        """Withdraw a member's consent (all of it, or ``channels``); publishes MemberConsentChanged and MemberUpdated.
+
+        Idempotent: withdrawing what is not given changes nothing, and ``event_id`` (a command's
+        CloudEvent id) is applied once.
+        """
 
         async def mutate(doc: Doc) -> tuple[Doc, list[EventData]]:
             consent = Consent.model_validate(doc.get("consent") or {})
-            if not consent.channels and consent.withdrawn_at is not None:
+            new = domain.narrowed(consent, without=channels, now=self.clock())
+            if new is None:
                 return {}, []
-            new = domain.withdrawn(consent, now=self.clock())
             fact = MemberConsentChanged(member_id=member_id, municipality=ags, revision=1, consent=new)
             return {"consent": new.model_dump(mode="json")}, [fact]
 
-        return await self.change(ags, member_id, mutate)
+        return await self.change(ags, member_id, mutate, event_id=event_id)
