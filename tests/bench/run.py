@@ -2,9 +2,11 @@
 
 ``make bench`` (or ``python -m tests.bench.run --help`` for the sizes). Figures are measured in
 the same run, so ratios compare like with like on this machine at this moment. In order: the raw
-ceilings, each service's own benchmark, the write-to-read-model latency under a steady load, and
-last the invitations-to-e-mails pipeline, which gets what is left of ``--budget`` (default 570 s:
-the whole default run stays within 10 minutes; an unfinished pipeline is reported as partial).
+ceilings, each service's own benchmark, the write-to-read-model latency under a steady load, the
+invitations-to-e-mails pipeline, which gets what is left of ``--budget`` (default 570 s; an
+unfinished pipeline is reported as partial), and last the network's figures over generated data
+(``--figures-municipalities`` x ``--figures-members``, see tests/bench/figures.py), outside the
+budget: it takes minutes on FerretDB (the figures in docs/network-figures.md).
 
 The terminal shows progress and the table; everything the services and libraries log goes to
 ``bench-results/logs/`` (one file for this process, one per service process). ``bench.json``
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from engagiert.shared.testing.stack import REPO_ROOT, resolve_stack
+from tests.bench import figures as network_figures
 from tests.bench import pipeline, raw, relay
 
 SERVICES = ("registry", "events", "notifications")
@@ -94,6 +97,19 @@ async def _run_async(stack: Any, args: argparse.Namespace, wall_started: float, 
         except Exception as exc:
             figures = {"error": f"{type(exc).__name__}: {exc}"}
         results["invitations_to_mails"] = {**figures, "wall_s": round(time.perf_counter() - started, 2)}
+    if args.figures_municipalities > 0:
+        say(
+            f"network figures: {args.figures_municipalities:,} municipalities x {args.figures_members:,} members "
+            "(registry, events)"
+        )
+        started = time.perf_counter()
+        try:
+            figures = await network_figures.network_figures(
+                stack, municipalities=args.figures_municipalities, members=args.figures_members
+            )
+        except Exception as exc:  # report what failed; the other figures still count
+            figures = {"error": f"{type(exc).__name__}: {exc}"}
+        results["network_figures"] = {**figures, "wall_s": round(time.perf_counter() - started, 2)}
     results["peak_rss_mib"] = _peaks(results)
     return results
 
@@ -237,6 +253,11 @@ def main() -> None:
         "--history", type=int, default=0, help="earlier entries each member gets before the service benchmarks "
         "measure (the registry's inbound reports and the events read model are measured without and with them)"
     )  # fmt: skip
+    parser.add_argument(
+        "--figures-municipalities", type=int, default=100, help="municipalities of generated data for the network's "
+        "figures (0: skip)"
+    )  # fmt: skip
+    parser.add_argument("--figures-members", type=int, default=1_000, help="members per municipality for the figures")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench-results" / "bench.json")
     args = parser.parse_args()
     args.log_dir = args.out.parent / "logs"
@@ -267,7 +288,8 @@ def main() -> None:
         "sizes": {
             "size": args.size, "raw_size": args.raw_size, "latency_rate": args.latency_rate,
             "latency_seconds": args.latency_seconds, "invitations": args.invitations, "budget": args.budget,
-            "history": args.history,
+            "history": args.history, "figures_municipalities": args.figures_municipalities,
+            "figures_members": args.figures_members,
         },
         "results": results,
         "ratios": found,

@@ -101,3 +101,18 @@ def test_the_page_language_follows_the_query_then_the_browser_then_german() -> N
     assert page_language(None, "fr-FR") == "de"
     assert page_language(None, None) == "de"
     assert page_language(None, "en;q=0.2,de;q=0.9") == "de"
+
+
+def test_the_page_renders_with_a_bare_default_branding() -> None:
+    """Before the registry's profile arrives the branding has only a name: the page still renders (no 500)."""
+    from starlette.requests import Request
+
+    from engagiert.notifications.api.unsubscribe import _render
+    from engagiert.notifications.domain import default_branding
+
+    request = Request({"type": "http", "method": "GET", "path": "/unsubscribe/x", "headers": [], "query_string": b""})
+    page = _render(
+        request, "de", heading="Keine E-Mails mehr erhalten", form=True, branding=default_branding("05774032")
+    )
+    assert page.status_code == 200
+    assert b"Kommune 05774032" in page.body

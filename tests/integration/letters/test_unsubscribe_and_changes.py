@@ -34,7 +34,8 @@ from engagiert.shared.testing import ServiceProcess, StackEndpoints, auth_header
 from engagiert.shared.testing import eventually as _eventually
 from engagiert.shared.testing.keycloak import Keycloak, bearer
 
-pytestmark = pytest.mark.integration
+# Three service processes, Mailpit's checks and a browser: about 2 minutes alone, 5 on a loaded machine.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 PADERBORN = "05774032"
 CHROMIUM = "/usr/bin/chromium"  # Debian's package
@@ -194,7 +195,8 @@ async def test_one_click_unsubscribe_and_event_changed_mails(platform: dict[str,
 
     assert (await mailbox.check(invitation, "html-check"))["Total"]["Supported"] >= 85
     links = await mailbox.check(invitation, "link-check")
-    assert links["Errors"] == 0, links  # the RSVP and the unsubscribe link answer (Mailpit asks without a POST)
+    statuses = [(re.sub(r"/[^/]*$", "/…", link["URL"]), link["StatusCode"], link["Status"]) for link in links["Links"]]
+    assert links["Errors"] == 0, statuses  # the RSVP and the unsubscribe link answer (Mailpit asks without a POST)
 
     head = await no.head(link)
     assert head.status_code == 200
@@ -264,7 +266,8 @@ async def test_one_click_unsubscribe_and_event_changed_mails(platform: dict[str,
         assert "Samstag, 5. Dezember 2026, 18:00 Uhr" in part(mail, "text/plain")
         assert "Samstag, 5. Dezember 2026, 18:00 Uhr" in part(mail, "text/html")
         assert mail["List-Unsubscribe"] is None, "an event the member is invited to changed: transactional"
-        assert (await mailbox.check(mail, "html-check"))["Total"]["Supported"] >= 85
+        if key == "clara":
+            assert (await mailbox.check(mail, "html-check"))["Total"]["Supported"] >= 85
         entry, before = calendar_of(mail), calendar_of(invitations[key])
         assert str(entry["UID"]) == str(before["UID"])
         assert (int(before.get("SEQUENCE", 0)), int(entry["SEQUENCE"])) == (0, 1)

@@ -8,6 +8,7 @@ from typing import ClassVar
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from engagiert.shared import topics
 from engagiert.shared.settings import ServiceSettings
 from engagiert.shared.signing import CardKeyRing, b64url
 
@@ -33,6 +34,19 @@ class EventsSettings(ServiceSettings):
     )
     rsvp_reminder_hours: float = Field(
         default=72, ge=0, description="hours before the RSVP deadline when those who have not answered are reminded"
+    )
+    members_topic: str = Field(
+        default=topics.REGISTRY_MEMBERS,
+        description="the registry's member facts; benchmarks point it at a throwaway topic",
+    )
+    engagement_topic: str = Field(
+        default=topics.REGISTRY_ENGAGEMENT,
+        description="the registry's engagement facts; benchmarks point it at a throwaway topic",
+    )
+    figures_cache_seconds: float = Field(
+        default=300,
+        ge=0,
+        description="how long GET /v1/network/figures keeps a period's answer (0: computed on every call)",
     )
     card_signing_keys: SecretStr = Field(
         default=SecretStr(LOCAL_CARD_KEYS),

@@ -29,6 +29,7 @@ from engagiert.shared.contracts import (
     RecognitionEventChanged,
     RecognitionEventScheduled,
 )
+from engagiert.shared.figures import NetworkCache
 from engagiert.shared.runtime import ServiceRuntime
 
 
@@ -37,16 +38,21 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     settings = settings or EventsSettings()
     runtime = ServiceRuntime(settings, title="engagiert events", description="The events service of engagiert.")
 
+    figures_cache = NetworkCache(settings.figures_cache_seconds)  # one per process: use cases are per request
+
     def use_cases() -> EventsService:
-        return EventsService(Repository(runtime.db), settings, notify=runtime.relay.notify)
+        return EventsService(Repository(runtime.db), settings, notify=runtime.relay.notify, figures_cache=figures_cache)
 
     runtime.app.state.use_cases = use_cases
     runtime.on_startup(repository.ensure_indexes)
     for name in repository.OUTBOX_COLLECTIONS:
         runtime.outbox(name)
     handler = member_events_handler(use_cases)
-    runtime.subscribe(topics.REGISTRY_MEMBERS, handler)
-    runtime.subscribe(topics.REGISTRY_ENGAGEMENT, handler)
+    for topic, contract in (
+        (settings.members_topic, topics.REGISTRY_MEMBERS),
+        (settings.engagement_topic, topics.REGISTRY_ENGAGEMENT),
+    ):
+        runtime.subscribe(topic, handler).contract_topic = contract
     runtime.background(scheduler_loop(use_cases, settings.scheduler_seconds))
     runtime.publishes(
         topics.EVENTS_RECOGNITION,

@@ -36,6 +36,11 @@ class RegistrySettings(ServiceSettings):
     kafka_metadata_max_age_ms: int = Field(
         default=10_000, ge=1000, description="a newly connected system's topic is consumed at most this much later"
     )
+    figures_cache_seconds: float = Field(
+        default=300,
+        ge=0,
+        description="how long GET /v1/network/figures keeps a period's answer (0: computed on every call)",
+    )
     erasure_salt: SecretStr = Field(
         default=SecretStr(LOCAL_ERASURE_SALT),
         description="salts the hashes of erased people's identity keys (32+ random bytes in production; "

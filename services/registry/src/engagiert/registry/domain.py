@@ -70,6 +70,10 @@ class MunicipalityCreate(_Model):
     postal_address: PostalAddress | None = None
     website: AnyHttpUrl | None = None
     logo_url: AnyHttpUrl | None = None
+    inhabitants: int | None = Field(default=None, ge=0, le=100_000_000)
+    named_in_network: bool = Field(
+        default=True, description="false: the network's figures show the municipality by kind and size class only"
+    )
 
 
 class MunicipalityUpdate(_Model):
@@ -83,11 +87,16 @@ class MunicipalityUpdate(_Model):
     postal_address: PostalAddress | None = None
     website: AnyHttpUrl | None = None
     logo_url: AnyHttpUrl | None = None
+    inhabitants: int | None = Field(default=None, ge=0, le=100_000_000)
+    named_in_network: bool | None = Field(
+        default=None, description="false: the network's figures show the municipality by kind and size class only"
+    )
 
 
 def municipality_profile(doc: dict[str, Any]) -> MunicipalityProfile:
     """Return the profile a municipality document publishes."""
     fields = {k: doc.get(k) for k in MunicipalityProfile.model_fields if k not in ("ags", "revision")}
+    fields["named_in_network"] = doc.get("named_in_network") is not False  # absent before it existed: named
     return MunicipalityProfile(ags=doc["_id"], revision=int(doc.get("revision") or 1), **fields)
 
 
@@ -378,6 +387,11 @@ def _spread(entry: HoursEntry, lo: date, hi: date) -> float:
     end = entry.date_to or entry.date_from
     total_days = (end - entry.date_from).days + 1
     return entry.hours * _overlap_days(entry.date_from, end, lo, hi) / total_days
+
+
+def hours_within(entry: HoursEntry, *, start: date, end: date) -> float:
+    """Return the hours of ``entry`` from ``start`` to ``end`` (both included), spread evenly over its days."""
+    return _spread(entry, start, end)
 
 
 def hours_last_12_months(entries: Iterable[HoursEntry], *, today: date) -> float:

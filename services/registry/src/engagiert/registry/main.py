@@ -41,6 +41,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
             source=settings.source,
             notify=runtime.relay.notify,
             erasure_salt=settings.erasure_salt.get_secret_value().encode(),
+            figures_cache_seconds=settings.figures_cache_seconds,
         )
 
     runtime.on_startup(bind_store)

@@ -57,6 +57,7 @@ class Repository:
         await self.members.create_index([("municipality", ASCENDING), ("ext_keys", ASCENDING)])
         await self.members.create_index([("municipality", ASCENDING), ("erased_marks", ASCENDING)])
         await self.hours.create_index([("member_id", ASCENDING)])
+        await self.hours.create_index([("municipality", ASCENDING), ("date_from", ASCENDING)])
 
     # -- municipalities and organisations ------------------------------------------------------
 
@@ -381,6 +382,38 @@ class Repository:
                 now = await self.figures_of([m for m, _, _, _ in updates])
                 conflicts.update(m for m, _, _, _ in updates if (now.get(m) or {}).get("written_by") != token)
         return conflicts
+
+    # -- figures -------------------------------------------------------------------------------------
+
+    async def members_for_figures(self, ags: str | None) -> list[Doc]:
+        """Return what the figures need of the living members of ``ags`` (None: of every municipality), in one read."""
+        query: Doc = {"erased": {"$ne": True}}
+        if ags is not None:
+            query["municipality"] = ags
+        projection = {"municipality": 1, "status": 1, "created_at": 1, "date_of_birth": 1, "engagements": 1}
+        return await self.members.find(query, projection).to_list(None)
+
+    async def organisation_counts(self, *, until: Any, ags: str | None) -> dict[str, int]:
+        """Return the number of organisations per municipality created before ``until`` (one projected read)."""
+        query: Doc = {"created_at": {"$lt": until}}
+        if ags is not None:
+            query["municipality"] = ags
+        counts: dict[str, int] = {}
+        async for doc in self.organisations.find(query, {"_id": 0, "municipality": 1}):
+            counts[doc["municipality"]] = counts.get(doc["municipality"], 0) + 1
+        return counts
+
+    async def hours_for_figures(self, *, start: str, end: str, ags: str | None) -> list[Doc]:
+        """Return the hours entries of ``ags`` (None: every municipality) that may fall from ``start`` to ``end``.
+
+        Entries that begin by ``end``; the caller drops those that ended before ``start`` (ISO dates
+        compare as strings; a range on one field is what the store does well).
+        """
+        query: Doc = {"date_from": {"$lte": end}}
+        if ags is not None:
+            query["municipality"] = ags
+        projection = {"member_id": 1, "municipality": 1, "hours": 1, "date_from": 1, "date_to": 1}
+        return await self.hours.find(query, projection).to_list(None)
 
     # -- inbox ---------------------------------------------------------------------------------------
 

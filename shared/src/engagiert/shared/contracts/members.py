@@ -190,6 +190,13 @@ class MunicipalityProfile(_Part):
     postal_address: PostalAddress | None = None
     website: AnyHttpUrl | None = None
     logo_url: AnyHttpUrl | None = None
+    inhabitants: int | None = Field(
+        default=None, ge=0, le=100_000_000, description="inhabitants: the size class in the network's figures"
+    )
+    named_in_network: bool = Field(
+        default=True,
+        description="whether the network's figures name the municipality (false: shown by kind and size class only)",
+    )
 
 
 class MunicipalityProfileChanged(EventData):

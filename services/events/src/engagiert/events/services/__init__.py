@@ -8,17 +8,20 @@ from datetime import datetime
 from engagiert.events.config import EventsSettings
 from engagiert.events.repository import Repository
 from engagiert.events.services.common import UseCases, no_nudge, utc_now
+from engagiert.events.services.figures import Figures
 from engagiert.events.services.honours import Grant, Honours, Reject
 from engagiert.events.services.invitation_mails import InvitationMails
 from engagiert.events.services.invitations import Invitations
 from engagiert.events.services.member_read_model import MemberReadModel
 from engagiert.events.services.recognition_events import EventCreate, EventUpdate, RecognitionEvents
 from engagiert.events.services.rsvp import Rsvp
+from engagiert.shared.figures import NetworkCache
 
 __all__ = [
     "EventCreate",
     "EventUpdate",
     "EventsService",
+    "Figures",
     "Grant",
     "Honours",
     "InvitationMails",
@@ -41,6 +44,7 @@ class EventsService:
         *,
         notify: Callable[[], None] = no_nudge,
         clock: Callable[[], datetime] = utc_now,
+        figures_cache: NetworkCache | None = None,
     ) -> None:
         self.repo = repo
         self.invitation_mails = InvitationMails(repo=repo, settings=settings, notify=notify, clock=clock)
@@ -57,6 +61,9 @@ class EventsService:
         )
         self.rsvp = Rsvp(repo=repo, settings=settings, notify=notify, clock=clock, mails=self.invitation_mails)
         self.honours = Honours(repo=repo, settings=settings, notify=notify, clock=clock)
+        self.figures = Figures(
+            repo=repo, settings=settings, notify=notify, clock=clock, network_cache=figures_cache or NetworkCache(0)
+        )
         self.member_read_model = MemberReadModel(
             repo=repo, settings=settings, notify=notify, clock=clock, honours=self.honours, rsvp=self.rsvp
         )

@@ -22,6 +22,7 @@ from engagiert.shared.contracts import (
     MemberRegistered,
     MemberStatusChanged,
     MemberUpdated,
+    MunicipalityProfileChanged,
 )
 from engagiert.shared.envelope import Envelope
 from engagiert.shared.logging import get_logger
@@ -39,6 +40,11 @@ class MemberReadModel(UseCases):
 
     async def apply_member_events(self, events: Sequence[Envelope[Any]]) -> None:
         """Apply a batch of registry facts idempotently (revision guards, entry ids) and propose honours."""
+        profiles = [env.data for env in events if isinstance(env.data, MunicipalityProfileChanged)]
+        for profile in profiles:
+            await self.repo.put_municipality_if_newer(municipality_fields(profile))
+        if profiles:
+            events = [env for env in events if not isinstance(env.data, MunicipalityProfileChanged)]
         touched: dict[str, str] = {}
         for env in events:
             data = env.data
@@ -204,3 +210,12 @@ class MemberReadModel(UseCases):
         await self.repo.forget_hours_of(member_id)
         self.notify()
         log.info("member_erased", member_id=member_id, municipality=municipality, withdrawn=withdrawn, revoked=revoked)
+
+
+MUNICIPALITY_FIELDS = ("ags", "revision", "name", "kind", "inhabitants", "named_in_network")
+"""What the read model keeps of a municipality's profile: what the network's figures show, no contact point."""
+
+
+def municipality_fields(fact: MunicipalityProfileChanged) -> Doc:
+    """Return the read model's document of a municipality's profile."""
+    return fact.profile.model_dump(mode="json", include=set(MUNICIPALITY_FIELDS))

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from engagiert.notifications.domain import DEFAULT_COLOUR
+from engagiert.notifications.rendering import complete_branding
 from engagiert.notifications.services import Branding, Unsubscribe
 from engagiert.notifications.services.unsubscribe import UNSUBSCRIBE_PATH
 from engagiert.shared.signing import LinkError
@@ -124,6 +125,8 @@ def _render(
 ) -> HTMLResponse:
     path = request.url.path
     other: Lang = "en" if lang == "de" else "de"
+    # Every value the page reads, also before the registry's profile of the municipality arrived.
+    brand = complete_branding(branding) if branding is not None else None
     page = _PAGES.get_template("unsubscribe.html").render(
         lang=lang,
         t=TEXT[lang],
@@ -131,8 +134,8 @@ def _render(
         message=message,
         error=error,
         form=form,
-        branding=branding,
-        colour=(branding or {}).get("colour") or DEFAULT_COLOUR,
+        branding=brand,
+        colour=(brand or {}).get("colour") or DEFAULT_COLOUR,
         action=f"{path}?lang={lang}",
         other_lang=other,
         other_lang_href=f"{path}?lang={other}",

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from engagiert.registry.api import erasure, hours, import_export, members, municipalities, organisations, systems
+from engagiert.registry.api import (
+    erasure,
+    figures,
+    hours,
+    import_export,
+    members,
+    municipalities,
+    organisations,
+    systems,
+)
 from engagiert.registry.api.deps import get_service
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -14,6 +23,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     import_export.router,
     hours.router,
     erasure.router,
+    figures.router,
     systems.router,
 )
 """The routers in the order the app includes them."""

@@ -17,6 +17,7 @@ from engagiert.registry.services.common import (
     utc_now,
 )
 from engagiert.registry.services.erasure import Erasure
+from engagiert.registry.services.figures import Figures
 from engagiert.registry.services.hours import Hours
 from engagiert.registry.services.import_export import CSV_COLUMNS, ImportExport, ImportReport, RowError
 from engagiert.registry.services.inbound import Inbound
@@ -24,6 +25,7 @@ from engagiert.registry.services.members import Members
 from engagiert.registry.services.municipalities import Municipalities
 from engagiert.registry.services.organisations import Organisations
 from engagiert.registry.services.systems import Systems
+from engagiert.shared.figures import NetworkCache
 
 
 class RegistryService:
@@ -37,6 +39,7 @@ class RegistryService:
         notify: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utc_now,
         erasure_salt: bytes = LOCAL_ERASURE_SALT,
+        figures_cache_seconds: float = 0,
     ) -> None:
         self.repo = repo
         base: dict[str, Any] = {
@@ -52,6 +55,7 @@ class RegistryService:
         self.hours = Hours(**base)
         self.import_export = ImportExport(**base, municipalities=self.municipalities, members=self.members)
         self.erasure = Erasure(**base)
+        self.figures = Figures(**base, network_cache=NetworkCache(figures_cache_seconds))
         self.inbound = Inbound(**base, members=self.members, hours=self.hours, erasure=self.erasure)
         self.systems = Systems(**base)
 
@@ -61,6 +65,7 @@ __all__ = [
     "AlreadyExists",
     "DuplicateMember",
     "Erasure",
+    "Figures",
     "Hours",
     "ImportExport",
     "ImportReport",
