@@ -18,7 +18,7 @@ import httpx
 from playwright.async_api import Browser, BrowserContext, Route
 
 from engagiert.shared import topics
-from engagiert.shared.testing import ServiceProcess, StackEndpoints, skip_history
+from engagiert.shared.testing import ServiceProcess, StackEndpoints, fresh_registry, skip_history
 from engagiert.shared.testing.keycloak import LOCAL_ISSUER, LOCAL_PASSWORD, Keycloak, bearer
 from engagiert.shared.testing.probes import drop_databases
 
@@ -111,6 +111,7 @@ def start_platform(
         env[f"{name.upper()}_CONSUMER_GROUP"] = f"console-{name}-{run}"
         # The topics are shared with every other test: start where they end now.
         asyncio.run(skip_history(stack.kafka_bootstrap_servers, f"console-{name}-{run}", CONSUMES[name]))
+    env.update(asyncio.run(fresh_registry(stack.kafka_bootstrap_servers, group=f"console-registry-{run}", run=run)))
     procs: dict[str, ServiceProcess] = {}
     started: list[ServiceProcess] = []
     try:

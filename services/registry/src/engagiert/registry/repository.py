@@ -25,6 +25,8 @@ FIGURES = "hours_figures"
 INBOX = "inbox"
 PRACTICE_EXAMPLES = "practice_examples"
 """The network's practice examples: one document each, with ``municipality`` (the author), ``state``, ``revision``."""
+SYSTEMS = "systems"
+"""Connected systems and their grants (municipalities, permissions), by name; revoked ones stay, marked."""
 OUTBOX_COLLECTIONS = (MEMBERS, FIGURES, HOURS, MUNICIPALITIES)
 """The collections whose documents carry an outbox (``hours`` for entries written before the
 figures carried their facts; ``municipalities`` for their profiles)."""
@@ -48,6 +50,7 @@ class Repository:
         self.figures: AsyncCollection[Doc] = db[FIGURES]
         self.inbox: AsyncCollection[Doc] = db[INBOX]
         self.practice_examples: AsyncCollection[Doc] = db[PRACTICE_EXAMPLES]
+        self.systems: AsyncCollection[Doc] = db[SYSTEMS]
 
     async def ensure_indexes(self) -> None:
         """Create the indexes the queries use."""
@@ -178,6 +181,28 @@ class Repository:
             .to_list(None)
         )
         return docs, total
+
+    # -- connected systems -----------------------------------------------------------------------
+
+    async def systems_by_names(self, names: Sequence[str]) -> list[Doc]:
+        """Return the connected systems (revoked ones too) with these names."""
+        return await self.systems.find({"_id": {"$in": list(names)}}).to_list(None)
+
+    async def save_system(self, doc: Doc) -> None:
+        """Insert or replace a connected system's grant."""
+        await self.systems.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    async def revoke_system(self, name: str, *, at: Any) -> Doc | None:
+        """Mark a connected system revoked; return it, or None when unknown."""
+        from pymongo import ReturnDocument
+
+        return await self.systems.find_one_and_update(
+            {"_id": name}, {"$set": {"status": "revoked", "revoked_at": at}}, return_document=ReturnDocument.AFTER
+        )
+
+    async def list_systems(self) -> list[Doc]:
+        """Return every connected system, by name."""
+        return await self.systems.find({}).sort("_id", ASCENDING).to_list(None)
 
     # -- members ---------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from engagiert.registry.api import (
     municipalities,
     organisations,
     practice_examples,
+    systems,
 )
 from engagiert.registry.api.deps import get_service
 
@@ -25,6 +26,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     erasure.router,
     practice_examples.router,
     figures.router,
+    systems.router,
 )
 """The routers in the order the app includes them."""
 

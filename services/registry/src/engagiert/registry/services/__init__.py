@@ -26,6 +26,7 @@ from engagiert.registry.services.members import Members
 from engagiert.registry.services.municipalities import Municipalities
 from engagiert.registry.services.organisations import Organisations
 from engagiert.registry.services.practice_examples import PracticeExamples, PracticePage
+from engagiert.registry.services.systems import Systems
 from engagiert.shared.figures import NetworkCache
 
 
@@ -59,6 +60,7 @@ class RegistryService:
         self.practice_examples = PracticeExamples(**base, municipalities=self.municipalities)
         self.figures = Figures(**base, network_cache=NetworkCache(figures_cache_seconds))
         self.inbound = Inbound(**base, members=self.members, hours=self.hours, erasure=self.erasure)
+        self.systems = Systems(**base)
 
 
 __all__ = [
@@ -82,4 +84,5 @@ __all__ = [
     "PreviouslyErased",
     "RegistryService",
     "RowError",
+    "Systems",
 ]
