@@ -8,7 +8,7 @@ PY := .venv/bin/python
 # The test environment: the local stack's endpoints unless KAFKA_BOOTSTRAP_SERVERS/MONGODB_URL are set.
 STACK_ENV = eval "$$($(STACK) env)";
 
-.PHONY: help bootstrap up down status logs clean distclean lint format test test-unit test-integration bench fuzz demo schemas helm-check images-check token token-local
+.PHONY: help bootstrap up down status logs clean distclean lint format test test-unit test-integration bench fuzz demo schemas helm-check images-check token token-local systems system-connect system-revoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -49,6 +49,15 @@ token: bootstrap ## print an access token from the local Keycloak (AGS=05774032 
 
 token-local: bootstrap ## print a token signed with the local key instead (no Keycloak; refused in production)
 	@$(PY) -m engagiert.shared.auth mint --municipality $${AGS:-05774032} --role $${ROLE:-staff}
+
+systems: bootstrap ## list the connected systems (with the local stack's operator credentials)
+	@$(STACK_ENV) $(PY) -m engagiert.registry.systems list
+
+system-connect: bootstrap ## connect a system: NAME=... AGS="05711000 ..." MAY="register-members report-hours" (prints its secret once; JSON=1)
+	@$(STACK_ENV) $(PY) -m engagiert.registry.systems connect --name "$(NAME)" $(foreach a,$(AGS),--municipality $(a)) $(foreach m,$(MAY),--may $(m)) $(if $(JSON),--json)
+
+system-revoke: bootstrap ## revoke a connected system: NAME=... (its Kafka user and ACLs go, later commands are refused)
+	@$(STACK_ENV) $(PY) -m engagiert.registry.systems revoke --name "$(NAME)"
 
 lint: bootstrap ## ruff (lint + format check) and mypy
 	.venv/bin/ruff check .

@@ -6,7 +6,7 @@
 #      schemas (PyPI kubernetes-validate, strict: unknown fields fail). The one CRD kind
 #      (ServiceMonitor) has no schema there and gets a structural check instead;
 #   3. negative controls, so that a green run means something: a misspelt values key, a grace
-#      period shorter than the graceful timeout, SASL without a secret and a broken manifest
+#      period shorter than the graceful timeout, SASL without a secret, ACLs without SASL and a broken manifest
 #      must each FAIL.
 # Installs helm (Go module proxy) into .stack/bin and kubernetes-validate into .venv if missing.
 # Exits non-zero on any failure.
@@ -133,6 +133,7 @@ must_fail_template "misspelt top-level key kafak" "additional properties 'kafak'
 must_fail_template "grace period not above the graceful timeout" "must exceed" --set events.terminationGracePeriodSeconds=20
 must_fail_template "SASL without a credentials secret" "kafka.sasl.existingSecret is required" --set kafka.securityProtocol=SASL_SSL
 must_fail_template "unknown security protocol" "securityProtocol" --set kafka.securityProtocol=TLS
+must_fail_template "ACLs without SASL users" "kafka.acls.create needs" --set kafka.acls.create=true
 must_fail_template "console without its OIDC client Secret" "console.oidc.existingSecret is required" --set console.oidc.existingSecret=
 
 "$HELM" template engagiert "$CHART" --kube-version "${KUBE_VERSIONS[-1]}" >"$WORK/broken.yaml"

@@ -53,6 +53,17 @@ KAFKA_LOG4J=$SCRIPT_DIR/kafka/log4j2.properties
 PY=$REPO_DIR/.venv/bin/python
 
 KAFKA_BOOTSTRAP=localhost:$KAFKA_PORT
+# Kafka's own security: clients authenticate with SASL/SCRAM-SHA-512 on the client listener and the
+# StandardAuthorizer's ACLs decide what each principal may do (nothing without an ACL). The
+# operator's super user `admin` is what tests and tools use; each service has a principal of its
+# own with ACLs for its topics and groups only (engagiert.shared.access). Local secrets only: the
+# Helm chart takes real ones from Secrets.
+KAFKA_SASL_MECHANISM=SCRAM-SHA-512
+KAFKA_ADMIN_USER=${KAFKA_ADMIN_USER:-admin}
+KAFKA_ADMIN_PASSWORD=${KAFKA_ADMIN_PASSWORD:-engagiert-kafka-admin-local}
+KAFKA_SERVICE_USERS=(registry events notifications)
+# A service's local Kafka password (the same rule in the storage format and in services-up).
+kafka_service_password() { printf 'engagiert-kafka-%s-local' "$1"; }
 LOCAL_MONGODB_URL=mongodb://127.0.0.1:$MONGODB_PORT/
 # A MONGODB_URL from the environment switches FerretDB off (that server is used instead), unless
 # it is just our own local URL (e.g. exported earlier by `stack.sh env`).
@@ -275,7 +286,7 @@ stop_components() {
 
 # Kafka: a real metadata round trip (describe cluster + list topics), not just a TCP connect.
 kafka_healthy() {
-  timeout 20 "$PY" - "$KAFKA_BOOTSTRAP" >/dev/null 2>&1 <<'PYEOF'
+  timeout 20 "$PY" - "$KAFKA_BOOTSTRAP" "$KAFKA_ADMIN_USER" "$KAFKA_ADMIN_PASSWORD" >/dev/null 2>&1 <<'PYEOF'
 import asyncio
 import sys
 
@@ -283,7 +294,14 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 
 async def main() -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=sys.argv[1], request_timeout_ms=5000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=sys.argv[1],
+        request_timeout_ms=5000,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_plain_username=sys.argv[2],
+        sasl_plain_password=sys.argv[3],
+    )
     await admin.start()
     try:
         cluster = await admin.describe_cluster()
@@ -660,12 +678,24 @@ write_kafka_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://localhost:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+# Clients (and the broker itself) authenticate with SASL/SCRAM-SHA-512 on the client listener; the
+# controller listener stays PLAINTEXT on loopback (the broker's own link to its controller).
+listeners=SASL_PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=SASL_PLAINTEXT://localhost:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=$KAFKA_SASL_MECHANISM
+sasl.mechanism.inter.broker.protocol=$KAFKA_SASL_MECHANISM
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$KAFKA_ADMIN_USER" password="$KAFKA_ADMIN_PASSWORD";
 log.dirs=$dir/log
+
+# ACLs decide (KRaft's StandardAuthorizer): no ACL, no access. The operator's user is a super user;
+# so is ANONYMOUS, which is who the broker is to its own controller on the PLAINTEXT controller
+# listener (loopback only; the client listener never yields ANONYMOUS).
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:$KAFKA_ADMIN_USER;User:ANONYMOUS
 
 # Two cores: few threads.
 num.network.threads=2
@@ -708,8 +738,23 @@ start_kafka() {
     local java_opts=(-Djava.awt.headless=true -Dkafka.logs.dir="$LOG_DIR"
       -Dlog4j2.configurationFile="$KAFKA_LOG4J")
     mkdir -p "$LOG_DIR"
-    # Format the storage once; meta.properties marks a formatted log dir.
+    # A log dir formatted by a plaintext stack (before SASL) has no SCRAM users, so nobody could
+    # sign in: it is moved aside (not deleted) and the storage formatted anew.
+    if [[ -f $DATA_DIR/kafka/log/meta.properties && ! -f $DATA_DIR/kafka/scram.stamp ]]; then
+      local aside
+      aside=$DATA_DIR/kafka-plaintext-$(date +%Y%m%dT%H%M%S)
+      say "kafka: WARNING the data in $DATA_DIR/kafka was formatted without SASL/SCRAM users (a plaintext stack);"
+      say "kafka: WARNING moving it to $aside and formatting anew: topics start empty (delete that folder when done)"
+      mv "$DATA_DIR/kafka" "$aside"
+      write_kafka_config
+    fi
+    # Format the storage once; meta.properties marks a formatted log dir. The SCRAM credentials of
+    # the operator and of each service are written into the metadata log right here.
     if [[ ! -f $DATA_DIR/kafka/log/meta.properties ]]; then
+      local scram=(--add-scram "$KAFKA_SASL_MECHANISM=[name=$KAFKA_ADMIN_USER,password=$KAFKA_ADMIN_PASSWORD]") user
+      for user in "${KAFKA_SERVICE_USERS[@]}"; do
+        scram+=(--add-scram "$KAFKA_SASL_MECHANISM=[name=$user,password=$(kafka_service_password "$user")]")
+      done
       local cluster_id
       cluster_id=$(java -Xmx256m "${java_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid |
         grep -E '^[A-Za-z0-9_-]{22}$' | tail -n 1)
@@ -717,8 +762,9 @@ start_kafka() {
       say "kafka: formatting storage (cluster id $cluster_id)"
       printf '===== %s starting kafka storage format\n' "$(date -Is)" >>"$(log_file kafka)"
       java -Xmx256m "${java_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format \
-        --standalone --cluster-id "$cluster_id" --config "$cfg" --ignore-formatted \
+        --standalone --cluster-id "$cluster_id" --config "$cfg" --ignore-formatted "${scram[@]}" \
         >>"$(log_file kafka)" 2>&1 || { tail_log kafka; die "kafka: formatting the storage failed"; }
+      printf '%s %s\n' "$KAFKA_SASL_MECHANISM" "$KAFKA_ADMIN_USER ${KAFKA_SERVICE_USERS[*]}" >"$DATA_DIR/kafka/scram.stamp"
     fi
     say "kafka: starting on $KAFKA_BOOTSTRAP (controller 127.0.0.1:$KAFKA_CONTROLLER_PORT)"
     # shellcheck disable=SC2086  # KAFKA_HEAP_OPTS holds several JVM options
@@ -863,15 +909,25 @@ start_mailpit() {
   say "mailpit: healthy (pid $(running_pid mailpit))"
 }
 
-# Create every topic and its dead-letter topic (idempotent).
+# The operator's client settings (admin, a super user) as environment assignments.
+kafka_admin_env() {
+  printf '%s\n' KAFKA_BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP" KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT \
+    KAFKA_SASL_MECHANISM="$KAFKA_SASL_MECHANISM" KAFKA_SASL_USERNAME="$KAFKA_ADMIN_USER" \
+    KAFKA_SASL_PASSWORD="$KAFKA_ADMIN_PASSWORD"
+}
+
+# Create every topic and its dead-letter topic, then the services' ACLs (both idempotent).
 create_topics() {
   if ! "$PY" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("engagiert.shared.admin") is None)' 2>/dev/null; then
     say "topics: WARNING engagiert.shared.admin is not importable (not written yet?); topics NOT created"
     return 0
   fi
   say "topics: creating (partitions $TOPIC_PARTITIONS)"
-  KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP TOPIC_PARTITIONS=$TOPIC_PARTITIONS \
-    "$PY" -m engagiert.shared.admin create-topics
+  local admin_env
+  mapfile -t admin_env < <(kafka_admin_env)
+  env "${admin_env[@]}" TOPIC_PARTITIONS="$TOPIC_PARTITIONS" "$PY" -m engagiert.shared.admin create-topics
+  say "acls: granting each service its topics and groups"
+  env "${admin_env[@]}" "$PY" -m engagiert.shared.admin grant-services
 }
 
 cmd_up() {
@@ -909,7 +965,11 @@ cmd_services_up() {
         die "$name: module ${module%%:*} not found"
       check_ports_free "$name"
       say "$name: starting on http://127.0.0.1:$port"
-      launch "$name" env \
+      local kafka_env=(KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT KAFKA_SASL_MECHANISM="$KAFKA_SASL_MECHANISM"
+        KAFKA_SASL_USERNAME="$name" KAFKA_SASL_PASSWORD="$(kafka_service_password "$name")")
+      # The console uses no Kafka: it gets no credentials.
+      [[ $name == console ]] && kafka_env=()
+      launch "$name" env "${kafka_env[@]}" \
         KAFKA_BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP" \
         MONGODB_URL="$EFFECTIVE_MONGODB_URL" \
         NOTIFICATIONS_SMTP_HOST=127.0.0.1 \
@@ -1022,6 +1082,10 @@ cmd_logs() {
 cmd_env() {
   cat <<EOF
 export KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP
+export KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT
+export KAFKA_SASL_MECHANISM=$KAFKA_SASL_MECHANISM
+export KAFKA_SASL_USERNAME=$KAFKA_ADMIN_USER
+export KAFKA_SASL_PASSWORD=$KAFKA_ADMIN_PASSWORD
 export MONGODB_URL=$EFFECTIVE_MONGODB_URL
 export SMTP_HOST=127.0.0.1
 export SMTP_PORT=$SMTP_PORT
@@ -1048,7 +1112,8 @@ Usage: $0 <command>
   logs [-f] [name]  last 100 lines of the logs (all or one); -f follows
   clean          down, then delete \$STACK_DIR/data and \$STACK_DIR/logs (keeps binaries and jars)
   distclean      down, then delete all of \$STACK_DIR
-  env            print export lines for the clients (eval "\$($0 env)"), Keycloak's issuer and JWKS URL included
+  env            print export lines for the clients (eval "\$($0 env)"): Kafka with the operator's SASL user
+                 (admin, a super user), the store, Mailpit, Keycloak's issuer and JWKS URL
   keycloak-restart  stop and start Keycloak (re-imports the realm file when it changed; local sessions are lost)
 
 STACK_DIR=$STACK_DIR

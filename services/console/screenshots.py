@@ -1,6 +1,6 @@
 """Makes the README's screenshots of the console into docs/console/: real sign-in, real services, demo data.
 
-Run from the repository root with the local stack up (Kafka, the store, Keycloak) and port 8000 free:
+Run from the repository root with the local stack up (Kafka, the store, Keycloak):
 
     eval "$(bash deploy/local/stack.sh env)"
     .venv/bin/python services/console/screenshots.py
@@ -66,6 +66,51 @@ async def _shot(page: Page, name: str, *, max_height: int = 1500) -> None:
     print(f"docs/console/{name}.png")
 
 
+EXAMPLES = [
+    (
+        "Ehrenamtsbörse im Rathausfoyer",
+        "Soziales",
+        "Zweimal im Jahr stellen sich 30 Vereine samstags im Rathausfoyer vor; Interessierte kommen ohne Anmeldung.",
+        "Zwei Kolleginnen je drei Tage Vorbereitung, 400 Euro für Stellwände und Kaffee, der Hausmeisterdienst.",
+        "Gespräche statt Flyer; der Samstagvormittag; Vereine, die eine konkrete Aufgabe mitbringen.",
+    ),
+    (
+        "Schnuppertage bei der Jugendfeuerwehr",
+        "Feuerwehr/Katastrophenschutz",
+        "Die Jugendfeuerwehr lädt dritte und vierte Klassen zu einem Nachmittag an der Wache ein.",
+        "Vier Ehrenamtliche je Termin, Absprache mit den Grundschulen, Versicherung über die Stadt.",
+        "Selbst einen Schlauch halten dürfen; ein Brief an die Eltern am selben Tag.",
+    ),
+]
+
+
+async def _photograph_exchange(page: Page, url: str) -> None:
+    """Publish practice examples through the console; photograph the board, an example, the form and the network page."""
+    for title, field, done, took, worked in EXAMPLES:
+        await page.goto(url + f"{BASE}/practice/new")
+        await page.get_by_label("Titel").fill(title)
+        await page.get_by_label("Engagementfeld").select_option(field)
+        await page.get_by_label("Was wurde gemacht?").fill(done)
+        await page.get_by_label("Was hat es gebraucht?").fill(took)
+        await page.get_by_label("Was hat funktioniert?").fill(worked)
+        await page.locator("#f-contact-email").fill("ehrenamt@paderborn.example")
+        await page.get_by_label("Telefon").fill("05251 88-0")
+        await page.get_by_role("button", name="Veröffentlichen").click()
+    example = page.url
+    for width, suffix in ((1280, ""), (375, "-phone")):
+        await page.set_viewport_size({"width": width, "height": 900})
+        await page.goto(url + f"{BASE}/")
+        await _shot(page, f"start-network{suffix}", max_height=2400)
+        await page.goto(url + f"{BASE}/network")
+        await _shot(page, f"network-figures{suffix}", max_height=4000)
+        await page.goto(url + f"{BASE}/practice")
+        await _shot(page, f"practice{suffix}")
+        await page.goto(example)
+        await _shot(page, f"practice-example{suffix}")
+        await page.goto(url + f"{BASE}/practice/new")
+        await _shot(page, f"practice-new{suffix}", max_height=2400)
+
+
 async def photograph(platform: Platform) -> None:
     """Sign in, enter demo data through the console, photograph the main pages."""
     url = platform.url
@@ -116,6 +161,8 @@ async def photograph(platform: Platform) -> None:
         await page.set_viewport_size({"width": 375, "height": 740})
         await page.goto(url + f"{BASE}/")
         await _shot(page, "start-phone", max_height=1300)
+        await page.set_viewport_size({"width": 1280, "height": 900})
+        await _photograph_exchange(page, url)
         await context.close()
         await browser.close()
 
@@ -123,7 +170,8 @@ async def photograph(platform: Platform) -> None:
 def main() -> None:
     """Start the platform, photograph, stop."""
     with ExitStack() as exits, tempfile.TemporaryDirectory() as logs:
-        platform = start_platform(resolve_stack(exits), log_dir=Path(logs))
+        # A free port: the console of `make up` may hold 8000 (sign_in points the realm's redirect here).
+        platform = start_platform(resolve_stack(exits), log_dir=Path(logs), console_port=None)
         try:
             asyncio.run(photograph(platform))
         finally:

@@ -7,6 +7,7 @@ import glob
 import os
 import re
 import subprocess
+import tempfile
 import time
 import uuid
 from typing import Any
@@ -15,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from engagiert.shared.mongo import create_client
+from engagiert.shared.settings import aiokafka_options, java_client_properties
 from engagiert.shared.testing import StackEndpoints
 from engagiert.shared.testing.stack import REPO_ROOT
 
@@ -23,7 +25,7 @@ PAYLOAD = b'{"specversion":"1.0","id":"%d","source":"/bench","type":"de.engagier
 
 async def _topic(bootstrap: str) -> str:
     name = f"bench.raw.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **aiokafka_options())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, 1, 1)])
@@ -35,7 +37,9 @@ async def _topic(bootstrap: str) -> str:
 async def aiokafka_produce_consume(stack: StackEndpoints, n: int) -> dict[str, float]:
     """Produce and then consume ``n`` small records with plain aiokafka; records/s each way."""
     topic = await _topic(stack.kafka_bootstrap_servers)
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap_servers, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=stack.kafka_bootstrap_servers, acks="all", linger_ms=5, **aiokafka_options()
+    )
     await producer.start()
     started = time.perf_counter()
     futures = [await producer.send(topic, PAYLOAD % i, key=str(i % 100).encode()) for i in range(n)]
@@ -43,7 +47,11 @@ async def aiokafka_produce_consume(stack: StackEndpoints, n: int) -> dict[str, f
     produce_s = time.perf_counter() - started
     await producer.stop()
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=stack.kafka_bootstrap_servers, auto_offset_reset="earliest", enable_auto_commit=False
+        topic,
+        bootstrap_servers=stack.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **aiokafka_options(),
     )
     await consumer.start()
     got = 0
@@ -63,17 +71,23 @@ def kafka_perf_tool(stack: StackEndpoints, n: int) -> dict[str, float | str]:
     if not glob.glob(f"{libs}/kafka-tools-*.jar"):
         return {"kafka_perf_tool_produce_per_s": f"not run: no kafka-tools jar in {libs} (KAFKA_LIBS)"}
     topic = f"bench.perf.{uuid.uuid4().hex[:8]}"
-    subprocess.run(
-        ["java", "-Xmx256m", "-cp", f"{libs}/*", "org.apache.kafka.tools.TopicCommand", "--bootstrap-server",
-         stack.kafka_bootstrap_servers, "--create", "--topic", topic, "--partitions", "1", "--replication-factor", "1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    out = subprocess.run(
-        ["java", "-Xmx256m", "-cp", f"{libs}/*", "org.apache.kafka.tools.ProducerPerformance", "--topic", topic,
-         "--num-records", str(n), "--record-size", "200", "--throughput", "-1", "--producer-props",
-         f"bootstrap.servers={stack.kafka_bootstrap_servers}", "acks=all", "linger.ms=5"],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+    with tempfile.NamedTemporaryFile("w", suffix=".properties") as config:
+        # The broker's SASL settings, as the Java tools read them (the file holds a password: a temporary file).
+        props = java_client_properties()
+        config.write("".join(f"{k}={v}\n" for k, v in props.items() if k != "bootstrap.servers"))
+        config.flush()
+        subprocess.run(
+            ["java", "-Xmx256m", "-cp", f"{libs}/*", "org.apache.kafka.tools.TopicCommand", "--bootstrap-server",
+             stack.kafka_bootstrap_servers, "--command-config", config.name, "--create", "--topic", topic,
+             "--partitions", "1", "--replication-factor", "1"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        out = subprocess.run(
+            ["java", "-Xmx256m", "-cp", f"{libs}/*", "org.apache.kafka.tools.ProducerPerformance", "--topic", topic,
+             "--num-records", str(n), "--record-size", "200", "--throughput", "-1", "--producer.config", config.name,
+             "--producer-props", f"bootstrap.servers={stack.kafka_bootstrap_servers}", "acks=all", "linger.ms=5"],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
     match = re.search(r"([\d.]+) records/sec", out.stdout.strip().splitlines()[-1])
     return {"kafka_perf_tool_produce_per_s": float(match.group(1))} if match else {}
 

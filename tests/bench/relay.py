@@ -20,6 +20,7 @@ from engagiert.shared.envelope import make_record
 from engagiert.shared.messaging.outbox import PENDING, OutboxRelay, outbox_fields
 from engagiert.shared.messaging.publisher import RecordPublisher
 from engagiert.shared.mongo import create_client
+from engagiert.shared.settings import faststream_security
 from engagiert.shared.testing import StackEndpoints, create_test_topics
 
 PER_DOC = 3
@@ -31,7 +32,9 @@ async def outbox_relay(stack: StackEndpoints, docs: int, *, per_doc: int = PER_D
     client = create_client(stack.mongodb_url, app_name="engagiert-bench")
     db = client[f"bench_relay_{uuid.uuid4().hex[:8]}"]
     coll = db["aggregates"]
-    broker = KafkaBroker(stack.kafka_bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=5)
+    broker = KafkaBroker(
+        stack.kafka_bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=5, security=faststream_security()
+    )
     try:
         rows = []
         for i in range(docs):

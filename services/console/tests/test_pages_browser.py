@@ -22,7 +22,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Route, expect
 
 from engagiert.console.testing import BIELEFELD, CONSUMES, PADERBORN, Platform
-from engagiert.shared.testing import ServiceProcess, StackEndpoints, eventually, skip_history
+from engagiert.shared.testing import ServiceProcess, StackEndpoints, eventually, fresh_registry, skip_history
 from engagiert.shared.testing.keycloak import LOCAL_ISSUER, LOCAL_PASSWORD, Keycloak, bearer
 
 # The events service here consumes the shared stack's topics, where other sessions publish too:
@@ -87,9 +87,9 @@ def platform(stack: StackEndpoints, tmp_path_factory: pytest.TempPathFactory) ->
     started: list[ServiceProcess] = []
     running: RoutedPlatform | None = None
     try:
-        asyncio.run(skip_history(stack.kafka_bootstrap_servers, f"pages-registry-{run}", CONSUMES["registry"]))
-        env["REGISTRY_PURGE_INBOUND_RECORDS"] = "false"  # the inbound topic is shared with the stack's registry
-        procs["registry"] = ServiceProcess("engagiert.registry.main", env=env, log_dir=log_dir)
+        group = f"pages-registry-{run}"
+        registry_env = {**env, **asyncio.run(fresh_registry(stack.kafka_bootstrap_servers, group=group, run=run))}
+        procs["registry"] = ServiceProcess("engagiert.registry.main", env=registry_env, log_dir=log_dir)
         started.append(procs["registry"])
         procs["registry"].start(wait_ready=120)
         env["MEMBER_KEYS_URL"] = procs["registry"].url  # it holds the members' keys (crypto-shredding)

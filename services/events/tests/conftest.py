@@ -21,6 +21,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from engagiert.events.config import EventsSettings
 from engagiert.events.main import create_app
 from engagiert.shared import topics
+from engagiert.shared.settings import aiokafka_options
 from engagiert.shared.testing import StackEndpoints, app_client, auth_header, free_port, skip_history
 
 
@@ -117,11 +118,13 @@ class TopicWindow:
         self.start: dict[TopicPartition, int] = {}
 
     def _consumer(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        return AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, **aiokafka_options()
+        )
 
     async def open(self) -> TopicWindow:
         """Remember where every partition ends now."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **aiokafka_options())
         await admin.start()
         try:
             described = await admin.describe_topics([self.topic])

@@ -180,7 +180,10 @@ async def test_read_model_keeps_no_contact_applies_newer_revisions_once_and_eras
         return out
 
     found = await consume_until(
-        stack.kafka_bootstrap_servers, topics.REGISTRY_INBOUND, lambda recs: bool(confirmations(recs)), timeout=60
+        stack.kafka_bootstrap_servers,
+        topics.REGISTRY_ERASURE_CONFIRMATIONS,
+        lambda recs: bool(confirmations(recs)),
+        timeout=60,
     )
     assert confirmations(found)[0]["data"]["service"] == "events"
 

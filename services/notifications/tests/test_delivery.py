@@ -357,7 +357,7 @@ async def test_erasure_removes_address_and_content_and_is_confirmed(harness: Any
         confirm_id = f"notifications-erasure-{erased.id}"
         records = await consume_until(
             stack.kafka_bootstrap_servers,
-            "registry.inbound.v1",
+            "registry.erasure-confirmations.v1",
             lambda recs: any(confirm_id.encode() in (r.value or b"") for r in recs),
             timeout=60,
         )

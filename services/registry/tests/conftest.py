@@ -15,7 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from engagiert.registry.config import RegistrySettings
 from engagiert.registry.main import create_app
-from engagiert.shared.testing import StackEndpoints, app_client, auth_header
+from engagiert.shared.testing import StackEndpoints, app_client, auth_header, only_test_systems
 
 PADERBORN = "05774032"
 BIELEFELD = "05711000"
@@ -33,6 +33,7 @@ class Registry:
     client: httpx.AsyncClient
     db: AsyncDatabase[dict[str, Any]]
     inbound_topic: str
+    confirmations_topic: str
     settings: RegistrySettings
     bootstrap: str
 
@@ -57,12 +58,15 @@ async def registry(
 ) -> AsyncIterator[Registry]:
     """Run the registry app with its own database, consumer group and inbound topic; both test municipalities exist."""
     topic = await kafka_topic("test.registry-inbound")
+    confirmations = await kafka_topic("test.registry-confirmations")
     settings = RegistrySettings(
         kafka_bootstrap_servers=stack.kafka_bootstrap_servers,
         mongodb_url=stack.mongodb_url,
         mongodb_database=unique("reg").replace("-", "_"),
         consumer_group=unique("reg-g"),
         inbound_topic=topic,
+        confirmations_topic=confirmations,
+        systems_pattern=only_test_systems(unique("s")),
         consumer_max_attempts=3,
         consumer_retry_backoff_seconds=0.05,
         outbox_poll_seconds=0.2,
@@ -75,7 +79,14 @@ async def registry(
                     "/v1/municipalities", json={"ags": ags, "name": name, "kind": "Stadt"}, headers=ADMIN
                 )
                 assert r.status_code == 201, r.text
-            yield Registry(client, mongo_client[settings.database_name], topic, settings, stack.kafka_bootstrap_servers)
+            yield Registry(
+                client,
+                mongo_client[settings.database_name],
+                topic,
+                confirmations,
+                settings,
+                stack.kafka_bootstrap_servers,
+            )
     finally:
         await mongo_client.drop_database(settings.database_name)
 

@@ -21,8 +21,7 @@ import httpx
 import jwt
 import pytest
 
-from engagiert.shared import topics
-from engagiert.shared.testing import ServiceProcess, StackEndpoints, skip_history
+from engagiert.shared.testing import ServiceProcess, StackEndpoints, fresh_registry
 from engagiert.shared.testing.keycloak import Keycloak, bearer
 from engagiert.shared.testing.stack import REPO_ROOT
 
@@ -79,13 +78,14 @@ def registry(stack: StackEndpoints, realm: Realm) -> Iterator[httpx.Client]:
     """Run the registry as a process trusting the throwaway realm; give an HTTP client for it."""
     run = uuid.uuid4().hex[:8]
     group = f"auth-registry-{run}"
-    asyncio.run(skip_history(stack.kafka_bootstrap_servers, group, [topics.REGISTRY_INBOUND]))
+    isolation = asyncio.run(fresh_registry(stack.kafka_bootstrap_servers, group=group, run=run))
     env = {
         **stack.env(),
         "ENVIRONMENT": "test",
         "LOG_LEVEL": "WARNING",
         "REGISTRY_MONGODB_DATABASE": f"auth_registry_{run}",
         "REGISTRY_CONSUMER_GROUP": group,
+        **isolation,
         "AUTH_ISSUER": realm.keycloak.issuer(realm.name),
         "AUTH_JWKS_URL": realm.keycloak.jwks_url(realm.name),
         # A rotated-in key is fetched on its first token; the production default waits up to 10 s.

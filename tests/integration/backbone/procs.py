@@ -22,6 +22,7 @@ from engagiert.shared.messaging.idempotency import apply_guarded
 from engagiert.shared.messaging.outbox import OutboxRelay, outbox_fields
 from engagiert.shared.messaging.publisher import RecordPublisher
 from engagiert.shared.mongo import create_client, insert_new
+from engagiert.shared.settings import faststream_security
 from engagiert.shared.topics import REGISTRY_MEMBERS
 
 
@@ -40,7 +41,7 @@ async def run_consumer(args: argparse.Namespace) -> None:
         if args.slow:
             await asyncio.sleep(args.slow)
 
-    broker = KafkaBroker(args.bootstrap, graceful_timeout=5)
+    broker = KafkaBroker(args.bootstrap, graceful_timeout=5, security=faststream_security())
     sub = Subscription(
         topic=args.topic,
         handler=handle,
@@ -85,7 +86,7 @@ async def run_writer(args: argparse.Namespace) -> None:
     print("written", flush=True)
     if args.die_before_publish:
         os.kill(os.getpid(), signal.SIGKILL)
-    broker = KafkaBroker(args.bootstrap)
+    broker = KafkaBroker(args.bootstrap, security=faststream_security())
     await broker.connect()
     relay = OutboxRelay(collections=[coll], publisher=RecordPublisher(broker), batch_size=args.batch)
     await relay.ensure_indexes()

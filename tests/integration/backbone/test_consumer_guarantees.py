@@ -25,6 +25,7 @@ from engagiert.shared.messaging.dlq import (
     H_TOPIC,
 )
 from engagiert.shared.mongo import insert_new
+from engagiert.shared.settings import faststream_security
 from engagiert.shared.testing import StackEndpoints, consume_until, produce_records
 from engagiert.shared.topics import REGISTRY_MEMBERS, dlq
 
@@ -134,7 +135,7 @@ async def test_poison_records_go_to_the_dlq_and_the_valid_ones_behind_them_are_a
         await insert_new(applied, [{"_id": e.id} for e in events])
 
     group = unique("poison")
-    broker = KafkaBroker(stack.kafka_bootstrap_servers)
+    broker = KafkaBroker(stack.kafka_bootstrap_servers, security=faststream_security())
     sub = Subscription(topic=topic, handler=handle, group_id=group, contract_topic=REGISTRY_MEMBERS)
     sub.register(broker)
     await broker.start()
@@ -182,7 +183,7 @@ async def test_a_handler_that_keeps_failing_dead_letters_after_max_attempts(
             raise ValueError("cannot apply this one")
         await insert_new(applied, [{"_id": e.id} for e in events])
 
-    broker = KafkaBroker(stack.kafka_bootstrap_servers)
+    broker = KafkaBroker(stack.kafka_bootstrap_servers, security=faststream_security())
     sub = Subscription(
         topic=topic, handler=handle, group_id=unique("retry"), max_attempts=3, backoff_seconds=0.05,
         contract_topic=REGISTRY_MEMBERS,
@@ -230,7 +231,7 @@ async def test_binary_mode_cloudevent_from_a_foreign_producer_is_accepted(
     async def handle(events: Sequence[Envelope[Any]]) -> None:
         seen.extend(events)
 
-    broker = KafkaBroker(stack.kafka_bootstrap_servers)
+    broker = KafkaBroker(stack.kafka_bootstrap_servers, security=faststream_security())
     sub = Subscription(topic=topic, handler=handle, group_id=unique("binary"), contract_topic=REGISTRY_MEMBERS)
     sub.register(broker)
     await broker.start()

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engagiert.shared.testing import auth_header
+from engagiert.shared.testing import auth_header, only_test_systems
 from engagiert.shared.testing.service import ServiceProcess
 
 pytestmark = pytest.mark.integration
@@ -32,6 +32,7 @@ def _service(name: str) -> ServiceProcess:
         env={
             f"{name.upper()}_MONGODB_DATABASE": f"edges_{name}_{run}",
             f"{name.upper()}_CONSUMER_GROUP": f"edges-{name}-{run}",
+            "REGISTRY_SYSTEMS_PATTERN": only_test_systems(run),
             "ENVIRONMENT": "test",
         },
     )

@@ -99,7 +99,11 @@ def _broker_answers(stack: StackEndpoints):
     async def check() -> bool:
         from aiokafka.admin import AIOKafkaAdminClient
 
-        admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap_servers, request_timeout_ms=3000)
+        from engagiert.shared.settings import aiokafka_options
+
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=stack.kafka_bootstrap_servers, request_timeout_ms=3000, **aiokafka_options()
+        )
         try:
             await admin.start()
             await admin.list_topics()

@@ -38,6 +38,7 @@ from engagiert.shared.testing import (
     StackEndpoints,
     auth_header,
     eventually,
+    only_test_systems,
     produce_records,
     skip_history,
 )
@@ -127,10 +128,11 @@ async def test_registry_killed_while_applying_inbound_commands_applies_each_once
     ags, db_name = _ags(), unique("fault_registry").replace("-", "_")
     scratch_dbs.append(db_name)
     inbound = await kafka_topic("test.kill.registry-inbound")
+    confirmations = await kafka_topic("test.kill.registry-confirmations")
     engagement_from = await end_offsets(stack.kafka_bootstrap_servers, topics.REGISTRY_ENGAGEMENT)
     proc = service(
         "registry", mongodb_database=db_name, consumer_group=unique("kill-registry"), inbound_topic=inbound,
-        consumer_max_records="100",
+        confirmations_topic=confirmations, systems_pattern=only_test_systems(unique("s")), consumer_max_records="100",
     ).start(wait_ready=120)  # fmt: skip
     staff = auth_header([ags], "staff")
     async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
@@ -156,7 +158,9 @@ async def test_registry_killed_while_applying_inbound_commands_applies_each_once
     client = create_client(stack.mongodb_url)
     hours = client[db_name]["hours"]
     try:
-        stream = Stream(stack.kafka_bootstrap_servers, records, chunk=100, pause=0.25, topic=inbound).start()
+        # 30 chunks at least 1 s apart: the kill lands while commands still stream in also on a loaded
+        # machine (at 0.25 s the 3,000 were all produced before 600 applied, twice at load 15 on 2 cores).
+        stream = Stream(stack.kafka_bootstrap_servers, records, chunk=100, pause=1.0, topic=inbound).start()
         await eventually(lambda: _at_least(hours, 600), timeout=120, what="600 entries before the kill")
         assert stream.running, "the kill must land while commands are still streaming in"
         _kill_and_restart(proc)

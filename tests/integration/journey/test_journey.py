@@ -1,7 +1,8 @@
 """The whole journey on the real stack, with the three services running as processes as `make up` runs them.
 
 Staff (Keycloak's tokens, verified through its JWKS) create Paderborn and two organisations,
-register members (one without consent) and record hours; a club system reports hours through the inbound topic with a plain Kafka producer; staff
+register members (one without consent) and record hours; a club system, connected for Paderborn by the operator
+command, reports hours on its own topic with a plain Kafka producer signed in as its own Kafka user; staff
 preview and issue invitations to the reception on 5 December for members with at least 200
 hours; German e-mails with an RSVP link arrive in Mailpit; headless Chromium follows the link and accepts with
 one guest; attendance is recorded; an Ehrenamtskarte is proposed, granted and its code verifies;
@@ -22,10 +23,21 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from playwright.async_api import async_playwright, expect
 
+from engagiert.registry.config import RegistrySettings
+from engagiert.registry.systems import connect
 from engagiert.shared import topics
-from engagiert.shared.testing import ServiceProcess, StackEndpoints, auth_header, produce_records, skip_history
+from engagiert.shared.settings import KafkaClientSettings
+from engagiert.shared.testing import (
+    ServiceProcess,
+    StackEndpoints,
+    auth_header,
+    fresh_registry,
+    produce_records,
+    skip_history,
+)
 from engagiert.shared.testing import eventually as _eventually
 from engagiert.shared.testing.keycloak import Keycloak, bearer
 
@@ -74,6 +86,7 @@ def platform(stack: StackEndpoints) -> Iterator[dict[str, Any]]:
         # The topics are shared with every other test and the benchmarks: the journey's services
         # start where they end now, so the journey does not wait behind their history.
         asyncio.run(skip_history(stack.kafka_bootstrap_servers, f"journey-{name}-{run}", CONSUMES[name]))
+    env.update(asyncio.run(fresh_registry(stack.kafka_bootstrap_servers, group=f"journey-registry-{run}", run=run)))
     ports = {
         name: ServiceProcess(f"engagiert.{name}.main", env={}).port for name in ("registry", "events", "notifications")
     }
@@ -89,6 +102,30 @@ def platform(stack: StackEndpoints) -> Iterator[dict[str, Any]]:
     finally:
         for proc in procs.values():
             proc.stop()
+
+
+async def club_reports(platform: dict[str, Any], record: tuple[bytes, bytes, list[tuple[str, bytes]]]) -> None:
+    """Connect the club system for Paderborn and send ``record`` as it would (the operators' channel without SASL)."""
+    stack, run = platform["stack"], platform["run"]
+    if KafkaClientSettings().kafka_security_protocol == "PLAINTEXT":  # a broker without authentication (containers)
+        await produce_records(stack.kafka_bootstrap_servers, [(topics.REGISTRY_INBOUND, *record)])
+        return
+    settings = RegistrySettings(mongodb_url=stack.mongodb_url, mongodb_database=f"journey_registry_{run}")
+    club = await asyncio.to_thread(
+        connect, name=f"test-{run}-club", municipalities=[PADERBORN], permissions=["report-hours"], settings=settings,
+        kafka=KafkaClientSettings(), partitions=1,
+    )  # fmt: skip
+    producer = AIOKafkaProducer(
+        bootstrap_servers=club["bootstrap_servers"], acks="all", security_protocol=club["security_protocol"],
+        sasl_mechanism=club["sasl_mechanism"], sasl_plain_username=club["sasl_username"],
+        sasl_plain_password=club["sasl_password"],
+    )  # fmt: skip
+    await producer.start()
+    try:
+        key, value, headers = record
+        await producer.send_and_wait(club["topic"], value, key=key, headers=headers)
+    finally:
+        await producer.stop()
 
 
 async def test_the_whole_journey(platform: dict[str, Any]) -> None:
@@ -139,13 +176,15 @@ async def test_the_whole_journey(platform: dict[str, Any]) -> None:
         {"member_id": members[k]["id"], "hours": h, "date_from": "2026-06-01"} for k, h in hours])  # fmt: skip
     assert resp.status_code == 201, resp.text
 
-    # 2. The club system reports Dieter's 60 hours with a plain Kafka producer (binary mode).
+    # 2. The operator connects the club system for Paderborn (its own Kafka user, topic and grant); it
+    #    reports Dieter's 60 hours with a plain Kafka producer (binary mode) signed in as that user.
     data = {"municipality": PADERBORN, "external_ref": {"system": "vereinsverwaltung", "id": f"club-dieter-{run}"},
             "hours": 60, "date_from": "2026-09-01", "reported_by": "Vereinsverwaltung SC"}  # fmt: skip
-    await produce_records(stack.kafka_bootstrap_servers, [("registry.inbound.v1", b"club", json.dumps(data).encode(), [
+    record = (b"club", json.dumps(data).encode(), [
         ("ce_specversion", b"1.0"), ("ce_id", f"club-{run}-1".encode()), ("ce_source", b"urn:vereinsverwaltung:paderborn"),
         ("ce_type", b"de.engagiert.hours.report.v1"), ("ce_municipality", PADERBORN.encode()),
-        ("content-type", b"application/json")])])  # fmt: skip
+        ("content-type", b"application/json")])  # fmt: skip
+    await club_reports(platform, record)
 
     async def dieter_has_210() -> bool:
         doc = (await reg.get(f"{base}/members/{members['dieter']['id']}", headers=staff)).json()

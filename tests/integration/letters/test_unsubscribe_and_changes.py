@@ -30,7 +30,7 @@ from playwright.async_api import async_playwright, expect
 
 from engagiert.shared import topics
 from engagiert.shared.signing import unb64url
-from engagiert.shared.testing import ServiceProcess, StackEndpoints, auth_header, skip_history
+from engagiert.shared.testing import ServiceProcess, StackEndpoints, auth_header, fresh_registry, skip_history
 from engagiert.shared.testing import eventually as _eventually
 from engagiert.shared.testing.keycloak import Keycloak, bearer
 
@@ -70,6 +70,7 @@ def platform(stack: StackEndpoints) -> Iterator[dict[str, Any]]:
         env[f"{name.upper()}_MONGODB_DATABASE"] = f"unsub_{name}_{run}"
         env[f"{name.upper()}_CONSUMER_GROUP"] = f"unsub-{name}-{run}"
         asyncio.run(skip_history(stack.kafka_bootstrap_servers, f"unsub-{name}-{run}", CONSUMES[name]))
+    env.update(asyncio.run(fresh_registry(stack.kafka_bootstrap_servers, group=f"unsub-registry-{run}", run=run)))
     ports = {name: ServiceProcess(f"engagiert.{name}.main", env={}).port for name in CONSUMES}
     env["EVENTS_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{ports['events']}"
     env["NOTIFICATIONS_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{ports['notifications']}"

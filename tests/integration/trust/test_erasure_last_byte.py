@@ -37,12 +37,14 @@ from engagiert.shared import topics
 from engagiert.shared.contracts import ExternalRef, RegisterMember, ReportHours
 from engagiert.shared.envelope import make_record
 from engagiert.shared.mongo import create_client
+from engagiert.shared.settings import aiokafka_options
 from engagiert.shared.testing import (
     ServiceProcess,
     StackEndpoints,
     auth_header,
     create_test_topics,
     eventually,
+    fresh_registry,
     produce_records,
     skip_history,
 )
@@ -58,7 +60,7 @@ CONSUMES = {
 
 
 async def _partitions(bootstrap: str, names: list[str]) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **aiokafka_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -69,7 +71,7 @@ async def _partitions(bootstrap: str, names: list[str]) -> list[TopicPartition]:
 
 
 async def _ends(bootstrap: str, names: list[str]) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **aiokafka_options(), enable_auto_commit=False)
     await consumer.start()
     try:
         return dict(await consumer.end_offsets(await _partitions(bootstrap, names)))
@@ -84,6 +86,7 @@ async def read_all(
     parts = await _partitions(bootstrap, names)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
+        **aiokafka_options(),
         group_id=None,
         enable_auto_commit=False,
         max_partition_fetch_bytes=16 * 1024 * 1024,
@@ -166,6 +169,7 @@ def platform(stack: StackEndpoints, tmp_path_factory: pytest.TempPathFactory) ->
     for name, consumed in CONSUMES.items():
         asyncio.run(skip_history(bootstrap, f"shred-{name}-{run}", consumed))
     env["REGISTRY_INBOUND_TOPIC"] = inbound
+    env.update(asyncio.run(fresh_registry(bootstrap, group=f"shred-registry-{run}", run=run)))
     env["REGISTRY_PURGE_POLL_SECONDS"] = "1"
     ports = {name: ServiceProcess(f"engagiert.{name}.main", env={}).port for name in CONSUMES | {"registry": []}}
     env["MEMBER_KEYS_URL"] = f"http://127.0.0.1:{ports['registry']}"
@@ -204,8 +208,10 @@ async def forward_confirmations(
     """Forward the services' erasure confirmations about ``member_id`` from the shared inbound topic to ``to``."""
 
     async def relay() -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, **aiokafka_options(), group_id=None, enable_auto_commit=False
+        )
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **aiokafka_options())
         await consumer.start()
         await producer.start()
         try:
@@ -487,7 +493,7 @@ async def _copy_municipality(bootstrap: str, starts: dict[TopicPartition, int], 
     sources = [topics.REGISTRY_MEMBERS, topics.REGISTRY_ENGAGEMENT]
     got = await read_all(bootstrap, sources, since=starts)
     copies = {t: await create_test_topics(bootstrap, f"test.shred-replay.{t}") for t in sources}
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **aiokafka_options())
     await producer.start()
     try:
         for t, recs in got.items():

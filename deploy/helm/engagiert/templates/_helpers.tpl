@@ -55,9 +55,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
-{{/* Kafka connection variables (bootstrap, SASL/TLS); used by the services and the topics Job. */}}
+{{/*
+Kafka connection variables (bootstrap, SASL/TLS); used by the services and the topics Job.
+Call with (dict "root" $ "secret" NAME): NAME is the Secret with the SASL user and password
+(a service's own, or empty for the operator's kafka.sasl.existingSecret).
+*/}}
 {{- define "engagiert.kafkaEnv" -}}
-{{- $k := .Values.kafka -}}
+{{- $k := .root.Values.kafka -}}
+{{- $secret := .secret | default $k.sasl.existingSecret -}}
 - name: KAFKA_BOOTSTRAP_SERVERS
   value: {{ $k.bootstrapServers | quote }}
 - name: KAFKA_SECURITY_PROTOCOL
@@ -71,12 +76,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - name: KAFKA_SASL_USERNAME
   valueFrom:
     secretKeyRef:
-      name: {{ $k.sasl.existingSecret }}
+      name: {{ $secret }}
       key: {{ $k.sasl.usernameKey }}
 - name: KAFKA_SASL_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ $k.sasl.existingSecret }}
+      name: {{ $secret }}
       key: {{ $k.sasl.passwordKey }}
 {{- end }}
 {{- if and $k.tls.caSecret (or (eq $k.securityProtocol "SSL") (eq $k.securityProtocol "SASL_SSL")) }}
@@ -170,7 +175,7 @@ spec:
               value: {{ $root.Values.publicBaseUrl | quote }}
             - name: TOPIC_PARTITIONS
               value: {{ $root.Values.topics.partitions | quote }}
-            {{- include "engagiert.kafkaEnv" $root | nindent 12 }}
+            {{- include "engagiert.kafkaEnv" (dict "root" $root "secret" $svc.kafka.existingSecret) | nindent 12 }}
             - name: MONGODB_URL
               valueFrom:
                 secretKeyRef:

@@ -71,7 +71,7 @@ async def test_erasure_leaves_a_tombstone_only_and_records_confirmations(registr
         )
         for s in ("events", "notifications")
     ]
-    await produce_records(registry.bootstrap, confirms, topic=registry.inbound_topic)
+    await produce_records(registry.bootstrap, confirms, topic=registry.confirmations_topic)
 
     async def complete() -> bool:
         status = (await c.get(f"{base}/members/{mid}/erasure", headers=READER_PB)).json()

@@ -1,8 +1,9 @@
-"""Creates the platform's topics and their dead-letter topics, idempotently.
+"""Creates the platform's topics and their dead-letter topics, and grants the services their ACLs, idempotently.
 
-``python -m engagiert.shared.admin create-topics [--partitions N] [--replication R]`` is what
-the local stack and the Helm chart's pre-install Job run. SASL/TLS come from the same ``KAFKA_*``
-variables the services read (see ``kafka_client_options``).
+``python -m engagiert.shared.admin create-topics [--partitions N] [--replication R]`` and
+``python -m engagiert.shared.admin grant-services`` are what the local stack and the Helm chart's
+pre-install Job run (with the operator's Kafka credentials). SASL/TLS come from the same ``KAFKA_*``
+variables the services read (see ``engagiert.shared.settings.aiokafka_options``).
 """
 
 from __future__ import annotations
@@ -10,37 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-from collections.abc import Mapping
-from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from engagiert.shared.settings import aiokafka_options
 from engagiert.shared.topics import ALL_TOPICS, dlq
 
 DLQ_RETENTION_MS = str(30 * 24 * 3600 * 1000)
-
-
-def kafka_client_options(env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Return aiokafka's SASL/TLS keyword arguments from the ``KAFKA_*`` variables services read.
-
-    Reads ``KAFKA_SECURITY_PROTOCOL`` (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL),
-    ``KAFKA_SASL_MECHANISM`` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), ``KAFKA_SASL_USERNAME``,
-    ``KAFKA_SASL_PASSWORD`` and ``KAFKA_SSL_CAFILE``; empty for plaintext.
-    """
-    env = os.environ if env is None else env
-    protocol = env.get("KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT"
-    if protocol == "PLAINTEXT":
-        return {}
-    options: dict[str, Any] = {"security_protocol": protocol}
-    if protocol in ("SSL", "SASL_SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        options["ssl_context"] = create_ssl_context(cafile=env.get("KAFKA_SSL_CAFILE") or None)
-    if protocol.startswith("SASL_"):
-        options["sasl_mechanism"] = env.get("KAFKA_SASL_MECHANISM") or "PLAIN"
-        options["sasl_plain_username"] = env.get("KAFKA_SASL_USERNAME") or ""
-        options["sasl_plain_password"] = env.get("KAFKA_SASL_PASSWORD") or ""
-    return options
 
 
 async def create_topics(
@@ -52,9 +29,7 @@ async def create_topics(
     topics: tuple[str, ...] = ALL_TOPICS,
 ) -> list[str]:
     """Create every topic in ``topics`` and its ``.dlq`` that does not exist; return those created."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap_servers, client_id="engagiert-admin", **kafka_client_options()
-    )
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="engagiert-admin", **aiokafka_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -82,7 +57,22 @@ def main(argv: list[str] | None = None) -> None:
     create.add_argument("--partitions", type=int, default=int(os.environ.get("TOPIC_PARTITIONS", "3")))
     create.add_argument("--replication", type=int, default=int(os.environ.get("TOPIC_REPLICATION", "1")))
     create.add_argument("--retention-ms", type=int, default=int(os.environ.get("TOPIC_RETENTION_MS", "0")) or None)
+    grant = sub.add_parser(
+        "grant-services", help="create the ACLs of the services' principals (engagiert.shared.access)"
+    )
+    grant.add_argument("--group-prefix", default="engagiert-", help="the services' consumer groups start with this")
+    grant.add_argument(
+        "--user", action="append", default=[], metavar="SERVICE=USER", help="a service's Kafka user (default: its name)"
+    )
     args = parser.parse_args(argv)
+    if args.command == "grant-services":
+        from engagiert.shared.access import KafkaAccess, service_grants
+
+        users = dict(u.split("=", 1) for u in args.user)
+        grants = service_grants(group_prefix=args.group_prefix, users=users)
+        KafkaAccess().grant(grants)
+        print(f"granted {len(grants)} ACL(s) to {', '.join(sorted({g.user for g in grants}))}")
+        return
     created = asyncio.run(
         create_topics(
             bootstrap_servers=args.bootstrap_servers,

@@ -10,7 +10,7 @@ origin topic: the original value, key and headers, without the ``dlq-*`` headers
 idempotent by CloudEvent id, so a record that some group already applied is skipped there.
 
 Connection settings are the services' own: ``KAFKA_BOOTSTRAP_SERVERS`` and the ``KAFKA_*``
-SASL/TLS variables (see ``engagiert.shared.admin.kafka_client_options``).
+SASL/TLS variables (see ``engagiert.shared.settings.aiokafka_options``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
-from engagiert.shared.admin import kafka_client_options
 from engagiert.shared.messaging import dlq as h
+from engagiert.shared.settings import aiokafka_options
 from engagiert.shared.topics import ALL_TOPICS, DLQ_SUFFIX, dlq
 
 
@@ -101,9 +101,7 @@ def dlq_topic(topic: str) -> str:
 
 async def partitions_of(bootstrap: str, topic: str) -> list[int]:
     """Return the partitions of ``topic``; exit with a message if it does not exist."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id="engagiert-deadletters", **kafka_client_options()
-    )
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="engagiert-deadletters", **aiokafka_options())
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic])
@@ -122,7 +120,7 @@ async def read_dead_letters(bootstrap: str, topic: str) -> list[ConsumerRecord[b
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        **kafka_client_options(),
+        **aiokafka_options(),
     )
     await consumer.start()
     try:
@@ -164,9 +162,7 @@ def select(
 
 async def redrive(bootstrap: str, records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[tuple[DeadLetter, int, int]]:
     """Send each record to its origin topic without the ``dlq-*`` headers; return (record, partition, offset)."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **kafka_client_options()
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **aiokafka_options())
     await producer.start()
     sent: list[tuple[DeadLetter, int, int]] = []
     try:

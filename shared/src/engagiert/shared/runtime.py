@@ -36,7 +36,7 @@ from engagiert.shared.edges import (
     SecurityHeadersMiddleware,
 )
 from engagiert.shared.logging import configure_logging, get_logger, register_secret_route, route_library_logs
-from engagiert.shared.messaging.consumer import BatchHandler, Subscription
+from engagiert.shared.messaging.consumer import Admit, BatchHandler, Subscription
 from engagiert.shared.messaging.outbox import OutboxRelay
 from engagiert.shared.messaging.publisher import RecordPublisher
 from engagiert.shared.mongo import create_client
@@ -66,6 +66,7 @@ class ServiceRuntime:
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
+            metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
             graceful_timeout=settings.graceful_timeout_seconds,
             security=settings.kafka_security(),
             description=description,
@@ -108,11 +109,27 @@ class ServiceRuntime:
 
     # -- what a service adds -------------------------------------------------------------------
 
-    def subscribe(self, topic: str, handler: BatchHandler, *, group_id: str | None = None) -> Subscription:
-        """Consume ``topic`` with ``handler`` (a batch handler, idempotent by event id)."""
+    def subscribe(
+        self,
+        topic: str,
+        handler: BatchHandler,
+        *,
+        group_id: str | None = None,
+        pattern: str | None = None,
+        admit: Admit | None = None,
+        contract_topic: str | None = None,
+    ) -> Subscription:
+        """Consume ``topic`` (or every topic matching ``pattern``) with ``handler`` (idempotent by event id).
+
+        ``admit`` checks each event against the authority of whoever wrote its topic; refused
+        events go to the dead-letter topic as ``not-authorised``.
+        """
         sub = Subscription(
             topic=topic,
             handler=handler,
+            pattern=pattern,
+            admit=admit,
+            contract_topic=contract_topic,
             group_id=group_id or self.settings.group_id,
             max_records=self.settings.consumer_max_records,
             max_attempts=self.settings.consumer_max_attempts,

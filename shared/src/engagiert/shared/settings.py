@@ -8,11 +8,11 @@ environment serves the whole platform; the prefixed variable wins.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 LOCAL_AUTH_KEY = "engagiert-local-development-key-never-in-production"
 """The well-known key that signs local tokens; production refuses it."""
@@ -20,6 +20,8 @@ LOCAL_MEMBER_KEYS_TOKEN = "engagiert-local-member-keys-token-never-in-production
 """The well-known token that fetches members' keys locally; production refuses it."""
 
 Environment = Literal["local", "test", "staging", "production"]
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class _UnprefixedSharedEnv(EnvSettingsSource):
@@ -86,11 +88,14 @@ class ServiceSettings(BaseSettings):
     port: int = 8000
 
     kafka_bootstrap_servers: str = "localhost:9092"
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: str | None = None
+    kafka_metadata_max_age_ms: int = Field(
+        default=300_000, ge=1000, description="how often clients refresh metadata (a pattern finds new topics so)"
+    )
     consumer_group: str | None = Field(default=None, description="default: engagiert-<service>")
     consumer_max_records: int = Field(default=500, ge=1, le=10_000)
     consumer_max_attempts: int = Field(default=5, ge=1, le=100, description="before the DLQ")
@@ -211,27 +216,119 @@ class ServiceSettings(BaseSettings):
 
     def kafka_security(self) -> Any:
         """Return the FastStream security object for the configured SASL/TLS settings, or None."""
-        from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+        return faststream_security(self)
 
-        if self.kafka_security_protocol == "PLAINTEXT":
-            return None
-        ssl_context = None
-        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
-            from aiokafka.helpers import create_ssl_context
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Return aiokafka's keyword arguments for the configured SASL/TLS settings (empty for plaintext)."""
+        return aiokafka_options(self)
 
-            ssl_context = create_ssl_context(cafile=self.kafka_ssl_cafile)
-        if self.kafka_security_protocol == "SSL":
-            return BaseSecurity(ssl_context=ssl_context)
-        classes = {
-            "PLAIN": SASLPlaintext,
-            "SCRAM-SHA-256": SASLScram256,
-            "SCRAM-SHA-512": SASLScram512,
-        }
-        cls = classes[self.kafka_sasl_mechanism or "PLAIN"]
-        password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else ""
-        return cls(
-            username=self.kafka_sasl_username or "",
-            password=password,
-            ssl_context=ssl_context,
-            use_ssl=self.kafka_security_protocol == "SASL_SSL",
+
+class KafkaClientSettings(BaseSettings):
+    """Reads a Kafka client's settings (unprefixed ``KAFKA_*``) for tools and tests that have no service settings."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    kafka_bootstrap_servers: str = "localhost:9092"
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+
+
+class _KafkaAccess(Protocol):
+    kafka_security_protocol: SecurityProtocol
+    kafka_sasl_mechanism: SaslMechanism | None
+    kafka_sasl_username: str | None
+    kafka_sasl_password: SecretStr | None
+    kafka_ssl_cafile: str | None
+
+
+def _ssl_context(access: _KafkaAccess) -> Any:
+    if access.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    from aiokafka.helpers import create_ssl_context
+
+    return create_ssl_context(cafile=access.kafka_ssl_cafile)
+
+
+def _password(access: _KafkaAccess) -> str:
+    return access.kafka_sasl_password.get_secret_value() if access.kafka_sasl_password else ""
+
+
+def aiokafka_options(access: _KafkaAccess | None = None) -> dict[str, Any]:
+    """Return aiokafka's SASL/TLS keyword arguments (``security_protocol``, ``sasl_*``, ``ssl_context``).
+
+    Args:
+        access: settings with the ``kafka_*`` security fields; default: :class:`KafkaClientSettings`
+            read from the environment now.
+    """
+    access = access or KafkaClientSettings()
+    protocol = access.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return {}
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if (ctx := _ssl_context(access)) is not None:
+        options["ssl_context"] = ctx
+    if protocol.startswith("SASL_"):
+        options["sasl_mechanism"] = access.kafka_sasl_mechanism or "PLAIN"
+        options["sasl_plain_username"] = access.kafka_sasl_username or ""
+        options["sasl_plain_password"] = _password(access)
+    return options
+
+
+def faststream_security(access: _KafkaAccess | None = None) -> Any:
+    """Return FastStream's security object for a ``KafkaBroker(security=...)`` (None for plaintext)."""
+    from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+
+    access = access or KafkaClientSettings()
+    protocol = access.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    ssl_context = _ssl_context(access)
+    if protocol == "SSL":
+        return BaseSecurity(ssl_context=ssl_context)
+    classes = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+    cls = classes[access.kafka_sasl_mechanism or "PLAIN"]
+    return cls(
+        username=access.kafka_sasl_username or "",
+        password=_password(access),
+        ssl_context=ssl_context,
+        use_ssl=protocol == "SASL_SSL",
+    )
+
+
+def confluent_config(access: KafkaClientSettings | None = None) -> dict[str, str]:
+    """Return librdkafka's configuration (confluent-kafka's admin client) for the same settings."""
+    access = access or KafkaClientSettings()
+    config = {
+        "bootstrap.servers": access.kafka_bootstrap_servers,
+        "security.protocol": access.kafka_security_protocol.lower(),
+    }
+    if access.kafka_security_protocol.startswith("SASL_"):
+        config["sasl.mechanism"] = access.kafka_sasl_mechanism or "PLAIN"
+        config["sasl.username"] = access.kafka_sasl_username or ""
+        config["sasl.password"] = _password(access)
+    if access.kafka_ssl_cafile:
+        config["ssl.ca.location"] = access.kafka_ssl_cafile
+    return config
+
+
+def java_client_properties(access: KafkaClientSettings | None = None) -> dict[str, str]:
+    """Return the Java clients' properties (Kafka's own tools: ``--command-config``) for the same settings."""
+    access = access or KafkaClientSettings()
+    props = {"bootstrap.servers": access.kafka_bootstrap_servers, "security.protocol": access.kafka_security_protocol}
+    if access.kafka_security_protocol.startswith("SASL_"):
+        mechanism = access.kafka_sasl_mechanism or "PLAIN"
+        module = (
+            "org.apache.kafka.common.security.plain.PlainLoginModule"
+            if mechanism == "PLAIN"
+            else "org.apache.kafka.common.security.scram.ScramLoginModule"
         )
+        user, password = (access.kafka_sasl_username or "").replace('"', '\\"'), _password(access).replace('"', '\\"')
+        props["sasl.mechanism"] = mechanism
+        props["sasl.jaas.config"] = f'{module} required username="{user}" password="{password}";'
+    if access.kafka_ssl_cafile:
+        props["ssl.truststore.type"] = "PEM"
+        props["ssl.truststore.location"] = access.kafka_ssl_cafile
+    return props

@@ -133,6 +133,91 @@ class ErasureStatus(_Model):
     complete: bool = False
 
 
+class PracticeContact(_Model):
+    """Who at the contact point answers questions about a practice example."""
+
+    name: str
+    email: str
+    phone: str | None = None
+
+
+class PracticeExample(_Model):
+    """A practice example of the network, with the author's municipality, its kind and revision."""
+
+    id: str
+    municipality: str
+    municipality_name: str | None = None
+    municipality_kind: str | None = None
+    title: str
+    field: str
+    what_was_done: str
+    what_it_took: str
+    what_worked: str
+    contact: PracticeContact
+    revision: int = 1
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class PracticePage(_Model):
+    """A page of practice examples and how many match in all."""
+
+    items: list[PracticeExample]
+    total: int = 0
+    offset: int = 0
+    limit: int = 20
+
+
+# -- figures (registry and events, the same shape) --------------------------------------------------
+
+FigureValue = float | dict[str, float | None] | None
+
+
+class Figures(_Model):
+    """A municipality's figures of one period, as one service computes them."""
+
+    municipality: str
+    period: str
+    period_start: date | None = None
+    period_end: date | None = None
+    source: str
+    figures: dict[str, FigureValue] = Field(default_factory=dict)
+    keys: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+
+class NetworkRow(_Model):
+    """One municipality's anonymised figures in the network's answer (``None`` = suppressed)."""
+
+    label: str
+    ags: str | None = None
+    named: bool = True
+    kind: str | None = None
+    size_class: str | None = None
+    figures: dict[str, FigureValue] = Field(default_factory=dict)
+
+
+class Spread(_Model):
+    """The network's median and quartiles of one figure over ``n`` municipalities."""
+
+    n: int = 0
+    median: float | None = None
+    q1: float | None = None
+    q3: float | None = None
+
+
+class NetworkFigures(_Model):
+    """Every municipality's figures of a period, anonymised, with the network's and each kind's spread."""
+
+    period: str
+    source: str
+    k: int = 5
+    municipalities: list[NetworkRow] = Field(default_factory=list)
+    network: dict[str, Any] = Field(default_factory=dict)
+    same_kind: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    keys: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """The labels of the breakdowns' keys (``fields``, ``age_bands``, ``size_classes``: key -> German label)."""
+
+
 # -- events -----------------------------------------------------------------------------------------
 
 
@@ -306,7 +391,8 @@ class _Client:
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = await self._http.request(method, path, headers=self._headers, **kwargs)
+            headers = {**self._headers, **kwargs.pop("headers", {})}
+            response = await self._http.request(method, path, headers=headers, **kwargs)
         except httpx.HTTPError:
             raise Unavailable(self.name) from None
         if response.status_code >= 500:
@@ -326,11 +412,29 @@ class _Client:
         return (await self._call(method, path, **kwargs)).json()
 
 
+class _FiguresClient(_Client):
+    """The figures endpoints that registry and events both serve (issue 17)."""
+
+    async def figures(self, ags: str, *, period: str) -> Figures:
+        """Return the municipality's figures of ``period`` (``2026`` or ``2026-Q4``)."""
+        data = await self._json("GET", f"/v1/municipalities/{ags}/figures", params={"period": period})
+        return Figures.model_validate(data)
+
+    async def network_figures(self, *, period: str) -> NetworkFigures:
+        """Return every municipality's anonymised figures of ``period`` with the network's spread."""
+        return NetworkFigures.model_validate(await self._json("GET", "/v1/network/figures", params={"period": period}))
+
+    async def network_figures_csv(self, *, period: str) -> bytes:
+        """Return the network's figures of ``period`` as the service writes them in CSV."""
+        response = await self._call("GET", "/v1/network/figures", params={"period": period, "format": "csv"})
+        return response.content
+
+
 MEMBERS_PER_LOOKUP = 100
 """The registry answers at most this many members named by id in one list call."""
 
 
-class RegistryClient(_Client):
+class RegistryClient(_FiguresClient):
     """The registry: municipalities, organisations, members, hours, consent, erasure, CSV."""
 
     name: ServiceName = "registry"
@@ -448,6 +552,60 @@ class RegistryClient(_Client):
         """Return the members as CSV."""
         return (await self._call("GET", f"/v1/municipalities/{ags}/members.csv")).content
 
+    async def practice_examples(
+        self,
+        *,
+        q: str | None = None,
+        field: str | None = None,
+        kind: str | None = None,
+        municipality: str | None = None,
+        offset: int = 0,
+        limit: int = 20,
+    ) -> PracticePage:
+        """Search the network's practice examples (every word of ``q`` must occur)."""
+        params = {
+            k: v
+            for k, v in {
+                "q": q,
+                "field": field,
+                "kind": kind,
+                "municipality": municipality,
+                "offset": offset,
+                "limit": limit,
+            }.items()
+            if v not in (None, "")
+        }
+        return PracticePage.model_validate(await self._json("GET", "/v1/network/practice-examples", params=params))
+
+    async def practice_example(self, example_id: str) -> PracticeExample:
+        """Return one practice example of the network."""
+        return PracticeExample.model_validate(await self._json("GET", f"/v1/network/practice-examples/{example_id}"))
+
+    async def publish_practice_example(self, ags: str, body: dict[str, Any]) -> PracticeExample:
+        """Publish a practice example of ``ags`` to the network."""
+        data = await self._json("POST", f"/v1/municipalities/{ags}/practice-examples", json=body)
+        return PracticeExample.model_validate(data)
+
+    async def change_practice_example(
+        self, ags: str, example_id: str, body: dict[str, Any], *, revision: int
+    ) -> PracticeExample:
+        """Change a practice example of ``ags`` read at ``revision`` (412 when it changed since)."""
+        data = await self._json(
+            "PATCH",
+            f"/v1/municipalities/{ags}/practice-examples/{example_id}",
+            json=body,
+            headers={"If-Match": f'"{revision}"'},
+        )
+        return PracticeExample.model_validate(data)
+
+    async def withdraw_practice_example(self, ags: str, example_id: str, *, revision: int) -> None:
+        """Withdraw a practice example of ``ags`` read at ``revision``."""
+        await self._call(
+            "DELETE",
+            f"/v1/municipalities/{ags}/practice-examples/{example_id}",
+            headers={"If-Match": f'"{revision}"'},
+        )
+
     async def create_municipality(self, body: dict[str, Any]) -> Municipality:
         """Create a municipality (network-admin)."""
         return Municipality.model_validate(await self._json("POST", "/v1/municipalities", json=body))
@@ -457,7 +615,7 @@ class RegistryClient(_Client):
         return Municipality.model_validate(await self._json("PATCH", f"/v1/municipalities/{ags}", json=body))
 
 
-class EventsClient(_Client):
+class EventsClient(_FiguresClient):
     """The events service: recognition events, invitations, honours."""
 
     name: ServiceName = "events"

@@ -32,6 +32,8 @@ NAV: tuple[tuple[str, str], ...] = (
     ("nav.events", "/events"),
     ("nav.honours", "/honours"),
     ("nav.letters", "/letters"),
+    ("nav.network_figures", "/network"),
+    ("nav.practice", "/practice"),
 )
 """The main navigation: text id and path below ``/m/{ags}``; a new page area adds its entry here."""
 

@@ -7,6 +7,7 @@ consumer groups of their own and verify Keycloak's tokens by its JWKS, as in pro
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import uuid
 from dataclasses import dataclass, field
@@ -14,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.async_api import Browser, BrowserContext
+from playwright.async_api import Browser, BrowserContext, Route
 
 from engagiert.shared import topics
-from engagiert.shared.testing import ServiceProcess, StackEndpoints, skip_history
+from engagiert.shared.testing import ServiceProcess, StackEndpoints, fresh_registry, skip_history
 from engagiert.shared.testing.keycloak import LOCAL_ISSUER, LOCAL_PASSWORD, Keycloak, bearer
 from engagiert.shared.testing.probes import drop_databases
 
@@ -72,10 +73,18 @@ class Platform:
         asyncio.run(drop_databases(self.env["MONGODB_URL"], names))
 
 
-def start_platform(stack: StackEndpoints, *, log_dir: Path, console_env: dict[str, str] | None = None) -> Platform:
+def start_platform(
+    stack: StackEndpoints,
+    *,
+    log_dir: Path,
+    console_env: dict[str, str] | None = None,
+    console_port: int | None = CONSOLE_PORT,
+) -> Platform:
     """Start registry, events, notifications and the console; create Paderborn and Bielefeld.
 
-    Raises NotReady when Keycloak does not answer or port 8000 is taken.
+    ``console_port=None`` runs the console on a free port (beside a console that holds 8000):
+    ``sign_in`` then points the realm's redirect to 127.0.0.1:8000 at it. Raises NotReady when
+    Keycloak does not answer, or when ``console_port`` is taken.
     """
     issuer = stack.keycloak_issuer or LOCAL_ISSUER
     try:
@@ -83,7 +92,7 @@ def start_platform(stack: StackEndpoints, *, log_dir: Path, console_env: dict[st
     except httpx.HTTPError:
         raise NotReady(f"Keycloak does not answer at {issuer}: `bash deploy/local/stack.sh up` starts it") from None
     keycloak = Keycloak.from_issuer(issuer)
-    if not _port_free(CONSOLE_PORT):
+    if console_port is not None and not _port_free(console_port):
         raise NotReady(
             f"port {CONSOLE_PORT} is taken: the local realm lets the console sign in only from "
             f"127.0.0.1:{CONSOLE_PORT} (stop the console of `make up`: `bash deploy/local/stack.sh services-down`)"
@@ -102,7 +111,7 @@ def start_platform(stack: StackEndpoints, *, log_dir: Path, console_env: dict[st
         env[f"{name.upper()}_CONSUMER_GROUP"] = f"console-{name}-{run}"
         # The topics are shared with every other test: start where they end now.
         asyncio.run(skip_history(stack.kafka_bootstrap_servers, f"console-{name}-{run}", CONSUMES[name]))
-    env["REGISTRY_PURGE_INBOUND_RECORDS"] = "false"  # the inbound topic is shared with the stack's registry
+    env.update(asyncio.run(fresh_registry(stack.kafka_bootstrap_servers, group=f"console-registry-{run}", run=run)))
     procs: dict[str, ServiceProcess] = {}
     started: list[ServiceProcess] = []
     try:
@@ -123,7 +132,7 @@ def start_platform(stack: StackEndpoints, *, log_dir: Path, console_env: dict[st
                 "CONSOLE_NOTIFICATIONS_URL": procs["notifications"].url,
                 **(console_env or {}),
             },
-            port=CONSOLE_PORT,
+            port=console_port,
             log_dir=log_dir,
         )
         started.append(console)
@@ -150,12 +159,26 @@ async def sign_in(platform: Platform, browser: Browser, username: str, **options
     url = platform.url
     # bypass_csp: the axe audit injects its script; the console's CSP would (rightly) refuse it.
     context = await browser.new_context(locale="de-DE", bypass_csp=True, **options)
+    public = f"http://127.0.0.1:{CONSOLE_PORT}"
+    if url != public:
+        # The realm sends the code back to 127.0.0.1:8000 only, and a browser follows that redirect
+        # without asking a route: the login form's answer is fetched here and its Location pointed at
+        # this console (Keycloak's page, the code and its exchange stay the real ones).
+        async def to_console(route: Route) -> None:
+            response = await route.fetch(max_redirects=0)
+            headers = dict(response.headers)
+            location = headers.get("location", "")
+            if location.startswith(public + "/"):
+                headers["location"] = url + location.removeprefix(public)
+            await route.fulfill(response=response, headers=headers)
+
+        await context.route(re.compile(re.escape(platform.keycloak.url) + r"/.*/login-actions/"), to_console)
     page = await context.new_page()
     await page.goto(url + "/")
-    await page.wait_for_url(lambda u: u.startswith(platform.keycloak.url), timeout=30_000)
+    await page.wait_for_url(lambda u: u.startswith(platform.keycloak.url), timeout=90_000)
     await page.locator("#username").fill(username)
     await page.locator("#password").fill(LOCAL_PASSWORD)
     await page.locator("#kc-login").click()
-    await page.wait_for_url(lambda u: u.startswith(url), timeout=30_000)
+    await page.wait_for_url(lambda u: u.startswith(url), timeout=90_000)
     await page.close()
     return context

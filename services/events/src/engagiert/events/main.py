@@ -76,7 +76,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
         ],
     )
     runtime.publishes(topics.NOTIFICATIONS_REQUESTS, [NotificationRequested, NotificationCancelRequested])
-    runtime.publishes(topics.REGISTRY_INBOUND, [ConfirmErasure])
+    runtime.publishes(topics.REGISTRY_ERASURE_CONFIRMATIONS, [ConfirmErasure])
     for router in api.ROUTERS:
         runtime.app.include_router(router)
     # The public routes: rate-limited per client; their paths carry the secret (masked in logs, no-store).

@@ -27,8 +27,6 @@ import sys
 import time
 from typing import Any
 
-from faststream.kafka.security import parse_security
-
 from engagiert.events import repository
 from engagiert.events.config import EventsSettings
 from engagiert.events.repository import HOURS_APPLIED, MEMBERS, Repository
@@ -51,7 +49,7 @@ async def rebuild(
     """Replay both topics from the beginning into the read model; return what was read, applied and kept."""
     started = time.perf_counter()
     contract = {members_topic: topics.REGISTRY_MEMBERS, engagement_topic: topics.REGISTRY_ENGAGEMENT}
-    security = parse_security(settings.kafka_security())
+    security = settings.kafka_client_options()
     bootstrap = settings.kafka_bootstrap_servers
     client = create_client(settings.mongodb_url, app_name="engagiert-events-rebuild")
     db = client[settings.database_name]

@@ -79,7 +79,8 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
     requests = runtime.subscribe(settings.requests_topic, handle_requests)
     requests.contract_topic = topics.NOTIFICATIONS_REQUESTS
     runtime.publishes(topics.NOTIFICATIONS_DELIVERIES, [DeliverySent, DeliveryFailed, DeliverySuppressed])
-    runtime.publishes(topics.REGISTRY_INBOUND, [ConfirmErasure, WithdrawConsent])
+    runtime.publishes(topics.REGISTRY_ERASURE_CONFIRMATIONS, [ConfirmErasure])
+    runtime.publishes(topics.REGISTRY_INBOUND, [WithdrawConsent])
     runtime.outbox(DELIVERIES)
     runtime.outbox(SENDS)  # the delivery.sent facts, in the send journal
     runtime.outbox(CONTACTS)  # erasure confirmations and unsubscribes (commands to the registry)

@@ -23,8 +23,6 @@ import sys
 import time
 from typing import Any
 
-from faststream.kafka.security import parse_security
-
 from engagiert.notifications.config import NotificationsSettings
 from engagiert.notifications.repository import CONTACTS, Repository
 from engagiert.notifications.services.contacts import Contacts
@@ -42,7 +40,7 @@ async def rebuild(
     """Replay the members topic from the beginning into the contacts read model; return the counts."""
     started = time.perf_counter()
     topic = members_topic or settings.members_topic
-    security = parse_security(settings.kafka_security())
+    security = settings.kafka_client_options()
     bootstrap = settings.kafka_bootstrap_servers
     client = create_client(settings.mongodb_url, app_name="engagiert-notifications-rebuild")
     db = client[settings.database_name]

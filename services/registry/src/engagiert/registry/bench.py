@@ -22,7 +22,15 @@ from engagiert.registry.main import create_app
 from engagiert.shared.contracts import ReportHours
 from engagiert.shared.envelope import OutgoingRecord, make_record
 from engagiert.shared.mongo import create_client, insert_new
-from engagiert.shared.testing import app_client, auth_header, create_test_topics, produce_records, resolve_stack
+from engagiert.shared.settings import aiokafka_options
+from engagiert.shared.testing import (
+    app_client,
+    auth_header,
+    create_test_topics,
+    only_test_systems,
+    produce_records,
+    resolve_stack,
+)
 from engagiert.shared.testing.stack import StackEndpoints
 
 AGS = "05774032"
@@ -47,7 +55,7 @@ def _reports(ids: list[str], count: int, *, first: date, span: int = 300) -> lis
 
 async def _committed(stack: StackEndpoints, group: str, topic: str) -> int:
     """Return how many records of ``topic`` the consumer group ``group`` has committed (its effects are durable)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap_servers, **aiokafka_options())
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)
@@ -85,6 +93,8 @@ async def run(stack: StackEndpoints, size: int = 10_000, history: int = 0) -> di
         mongodb_database=db_name,
         consumer_group=f"bench-registry-{run_id}",
         inbound_topic=topic,
+        confirmations_topic=await create_test_topics(stack.kafka_bootstrap_servers, "bench.registry-confirmations"),
+        systems_pattern=only_test_systems(run_id),
     )
     client = create_client(stack.mongodb_url, app_name="engagiert-bench")
     db = client[db_name]
@@ -124,6 +134,7 @@ async def run(stack: StackEndpoints, size: int = 10_000, history: int = 0) -> di
             group_id=f"bench-plain-{run_id}",
             auto_offset_reset="earliest",
             enable_auto_commit=False,
+            **aiokafka_options(),
         )
         started = time.perf_counter()
         await consumer.start()

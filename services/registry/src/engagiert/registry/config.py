@@ -21,7 +21,20 @@ class RegistrySettings(ServiceSettings):
 
     inbound_topic: str = Field(
         default=topics.REGISTRY_INBOUND,
-        description="the topic of inbound commands; tests and benchmarks point it at a throwaway topic",
+        description="the operators' channel for inbound commands (only the Kafka super user, and notifications "
+        "for unsubscribes, write it); "
+        "tests and benchmarks point it at a throwaway topic",
+    )
+    systems_pattern: str = Field(
+        default=topics.SYSTEM_INBOUND_PATTERN,
+        description="the connected systems' inbound topics (one per system, consumed by this pattern)",
+    )
+    confirmations_topic: str = Field(
+        default=topics.REGISTRY_ERASURE_CONFIRMATIONS,
+        description="the topic of erasure confirmations (only events and notifications may write it)",
+    )
+    kafka_metadata_max_age_ms: int = Field(
+        default=10_000, ge=1000, description="a newly connected system's topic is consumed at most this much later"
     )
     purge_poll_seconds: float = Field(
         default=2.0,

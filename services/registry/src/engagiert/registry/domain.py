@@ -605,3 +605,61 @@ MEMBER_FIELDS = (
     "juleica",
     "external_refs",
 )
+
+
+# -- practice examples (the network's exchange) ---------------------------------------------------
+
+PRACTICE_TEXT_MAX = 4000
+"""The longest a practice example's text parts may be (a short example, not a report)."""
+PracticeExampleState = Literal["published", "withdrawn"]
+
+
+class PracticeContact(_Model):
+    """Who at the contact point answers questions about a practice example (a staff contact, not a member)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+    phone: str | None = Field(default=None, max_length=40)
+
+
+class PracticeExampleCreate(_Model):
+    """A practice example as staff publish it; the municipality's kind comes from its profile."""
+
+    title: str = Field(min_length=3, max_length=200)
+    field: Field_
+    what_was_done: str = Field(min_length=1, max_length=PRACTICE_TEXT_MAX)
+    what_it_took: str = Field(min_length=1, max_length=PRACTICE_TEXT_MAX)
+    what_worked: str = Field(min_length=1, max_length=PRACTICE_TEXT_MAX)
+    contact: PracticeContact
+
+
+class PracticeExampleUpdate(_Model):
+    """Changes to a practice example (only the fields sent)."""
+
+    title: str | None = Field(default=None, min_length=3, max_length=200)
+    field: Field_ | None = None
+    what_was_done: str | None = Field(default=None, min_length=1, max_length=PRACTICE_TEXT_MAX)
+    what_it_took: str | None = Field(default=None, min_length=1, max_length=PRACTICE_TEXT_MAX)
+    what_worked: str | None = Field(default=None, min_length=1, max_length=PRACTICE_TEXT_MAX)
+    contact: PracticeContact | None = None
+
+    @model_validator(mode="after")
+    def _no_field_set_to_null(self) -> PracticeExampleUpdate:
+        nulls = [name for name in self.model_fields_set if getattr(self, name) is None]
+        if nulls:
+            raise ValueError(f"these fields cannot be emptied: {', '.join(sorted(nulls))}")
+        return self
+
+
+PRACTICE_SEARCHED = ("title", "what_was_done", "what_it_took", "what_worked")
+"""The parts of a practice example that the text search reads."""
+
+
+def practice_search_text(doc: dict[str, Any]) -> str:
+    """Return the folded text a practice example is searched by (title and its three parts, the field)."""
+    return fold(" ".join(str(doc.get(name) or "") for name in (*PRACTICE_SEARCHED, "field")))
+
+
+def search_words(query: str) -> list[str]:
+    """Return the folded words of a search query (each must occur in a match), at most eight."""
+    return list(dict.fromkeys(fold(query).split()))[:8]

@@ -11,7 +11,7 @@ from engagiert.registry import domain
 from engagiert.registry.api import ROUTERS
 from engagiert.registry.api.import_export import MAX_IMPORT_BYTES
 from engagiert.registry.config import RegistrySettings
-from engagiert.registry.handlers import inbound_handler
+from engagiert.registry.handlers import confirmations_handler, inbound_handler, systems_admit
 from engagiert.registry.purge import InboundPurge
 from engagiert.registry.repository import OUTBOX_COLLECTIONS, Repository
 from engagiert.registry.services import RegistryService, utc_now
@@ -50,8 +50,26 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     runtime.on_startup(bind_store)
     for name in OUTBOX_COLLECTIONS:
         runtime.outbox(name)
-    inbound = runtime.subscribe(settings.inbound_topic, inbound_handler(lambda: runtime.app.state.registry))
-    inbound.contract_topic = topics.REGISTRY_INBOUND
+
+    def registry() -> RegistryService:
+        service: RegistryService = runtime.app.state.registry  # bound once the store is
+        return service
+
+    runtime.subscribe(settings.inbound_topic, inbound_handler(registry), contract_topic=topics.REGISTRY_INBOUND)
+    runtime.subscribe(
+        "registry.inbound.<system>.v1",
+        inbound_handler(registry),
+        group_id=f"{settings.group_id}-systems",
+        pattern=settings.systems_pattern,
+        admit=systems_admit(registry),
+        contract_topic=topics.REGISTRY_INBOUND,
+    )
+    runtime.subscribe(
+        settings.confirmations_topic,
+        confirmations_handler(registry),
+        group_id=f"{settings.group_id}-confirmations",
+        contract_topic=topics.REGISTRY_ERASURE_CONFIRMATIONS,
+    )
     salt = settings.erasure_salt.get_secret_value().encode()
     purge = InboundPurge(
         settings=settings,

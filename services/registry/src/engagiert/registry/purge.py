@@ -41,7 +41,6 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.records_to_delete import RecordsToDelete
-from faststream.kafka.security import parse_security
 
 from engagiert.registry import domain
 from engagiert.registry.config import RegistrySettings
@@ -107,7 +106,7 @@ class InboundPurge:
         self.marks = marks
         self.inbound = list(inbound)
         self.clock = clock
-        self.security = parse_security(settings.kafka_security())
+        self.security = settings.kafka_client_options()
         self.bootstrap = settings.kafka_bootstrap_servers
         self._last_full = time.monotonic()
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bson import Binary
-from pymongo import ASCENDING, DeleteMany, UpdateOne
+from pymongo import ASCENDING, DESCENDING, DeleteMany, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -24,6 +25,10 @@ HOURS = "hours"
 FIGURES = "hours_figures"
 """Per member: the running sums of its hours (see ``domain.RunningFigures``), guarded by ``rev``."""
 INBOX = "inbox"
+PRACTICE_EXAMPLES = "practice_examples"
+"""The network's practice examples: one document each, with ``municipality`` (the author), ``state``, ``revision``."""
+SYSTEMS = "systems"
+"""Connected systems and their grants (municipalities, permissions), by name; revoked ones stay, marked."""
 MEMBER_KEYS = "member_keys"
 """Per member: the data key their personal data is sealed with on the topics; erasure leaves a tombstone."""
 OUTBOX_COLLECTIONS = (MEMBERS, FIGURES, HOURS, MUNICIPALITIES)
@@ -48,6 +53,8 @@ class Repository:
         self.hours: AsyncCollection[Doc] = db[HOURS]
         self.figures: AsyncCollection[Doc] = db[FIGURES]
         self.inbox: AsyncCollection[Doc] = db[INBOX]
+        self.practice_examples: AsyncCollection[Doc] = db[PRACTICE_EXAMPLES]
+        self.systems: AsyncCollection[Doc] = db[SYSTEMS]
         self.member_keys: AsyncCollection[Doc] = db[MEMBER_KEYS]
 
     async def ensure_indexes(self) -> None:
@@ -59,6 +66,7 @@ class Repository:
         await self.members.create_index([("municipality", ASCENDING), ("ext_keys", ASCENDING)])
         await self.members.create_index([("municipality", ASCENDING), ("erased_marks", ASCENDING)])
         await self.hours.create_index([("member_id", ASCENDING)])
+        await self.practice_examples.create_index([("state", ASCENDING), ("updated_at", DESCENDING)])
         await self.hours.create_index([("municipality", ASCENDING), ("date_from", ASCENDING)])
 
     # -- municipalities and organisations ------------------------------------------------------
@@ -126,6 +134,80 @@ class Repository:
         """Delete an organisation; return whether it existed."""
         result = await self.organisations.delete_one({"_id": org_id, "municipality": ags})
         return result.deleted_count == 1
+
+    # -- practice examples -----------------------------------------------------------------------
+
+    async def insert_practice_example(self, doc: Doc) -> None:
+        """Insert a practice example."""
+        await self.practice_examples.insert_one(doc)
+
+    async def get_practice_example(self, example_id: str, *, ags: str | None = None) -> Doc | None:
+        """Return a practice example (of ``ags`` when given), or None."""
+        query: Doc = {"_id": example_id}
+        if ags is not None:
+            query["municipality"] = ags
+        return await self.practice_examples.find_one(query)
+
+    async def update_practice_example(self, ags: str, example_id: str, changes: Doc, *, revision: int) -> Doc | None:
+        """Set ``changes`` on a published example of ``ags`` still at ``revision``; None when it moved on or is gone."""
+        return await self.practice_examples.find_one_and_update(
+            {"_id": example_id, "municipality": ags, "state": "published", "revision": revision},
+            {"$set": {**changes, "revision": revision + 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def find_practice_examples(
+        self,
+        *,
+        words: Sequence[str],
+        field: str | None,
+        kind: str | None,
+        municipality: str | None,
+        skip: int,
+        limit: int,
+    ) -> tuple[list[Doc], int]:
+        """Return a page of published examples, newest change first, and how many match in all."""
+        query: Doc = {"state": "published"}
+        if field:
+            query["field"] = field
+        if kind:
+            query["municipality_kind"] = kind
+        if municipality:
+            query["municipality"] = municipality
+        if words:
+            # FerretDB v1 has no $text: every word must occur in the folded search text.
+            query["$and"] = [{"search": {"$regex": re.escape(word)}} for word in words]
+        total = await self.practice_examples.count_documents(query)
+        docs = (
+            await self.practice_examples.find(query, {"search": 0})
+            .sort([("updated_at", DESCENDING), ("_id", ASCENDING)])
+            .skip(skip)
+            .limit(limit)
+            .to_list(None)
+        )
+        return docs, total
+
+    # -- connected systems -----------------------------------------------------------------------
+
+    async def systems_by_names(self, names: Sequence[str]) -> list[Doc]:
+        """Return the connected systems (revoked ones too) with these names."""
+        return await self.systems.find({"_id": {"$in": list(names)}}).to_list(None)
+
+    async def save_system(self, doc: Doc) -> None:
+        """Insert or replace a connected system's grant."""
+        await self.systems.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    async def revoke_system(self, name: str, *, at: Any) -> Doc | None:
+        """Mark a connected system revoked; return it, or None when unknown."""
+        from pymongo import ReturnDocument
+
+        return await self.systems.find_one_and_update(
+            {"_id": name}, {"$set": {"status": "revoked", "revoked_at": at}}, return_document=ReturnDocument.AFTER
+        )
+
+    async def list_systems(self) -> list[Doc]:
+        """Return every connected system, by name."""
+        return await self.systems.find({}).sort("_id", ASCENDING).to_list(None)
 
     # -- members ---------------------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
-"""Contracts of ``registry.inbound.v1``: commands other systems send to the registry.
+"""Contracts of the registry's inbound topics: commands other systems send to the registry.
 
 External systems (a club-management system, a volunteer agency's database) identify a member
 by their own reference (``system`` + ``id``, unique per municipality and system). Our own
-services confirm an erasure here too, and notifications passes on a member's unsubscribe.
-Commands refuse unknown fields.
+services confirm an erasure on ``registry.erasure-confirmations.v1``; notifications passes on a
+member's unsubscribe here (``registry.inbound.v1``). Commands refuse unknown fields.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class ConfirmErasure(Command):
     """Confirm that a service removed a member's personal data."""
 
     TYPE: ClassVar[str] = "de.engagiert.erasure.confirm.v1"
-    TOPIC: ClassVar[str] = topics.REGISTRY_INBOUND
+    TOPIC: ClassVar[str] = topics.REGISTRY_ERASURE_CONFIRMATIONS
 
     member_id: EntityId
     municipality: Ags

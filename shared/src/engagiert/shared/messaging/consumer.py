@@ -3,7 +3,9 @@
 How one batch is handled (a FastStream batch subscriber with ``AckPolicy.MANUAL``):
 
 1. Every record is read as a CloudEvent; one that cannot be read (not JSON, not a CloudEvent,
-   unknown type, data breaking the contract) goes to ``<topic>.dlq`` with the reason.
+   unknown type, data breaking the contract) goes to ``<topic>.dlq`` with the reason. When the
+   subscription has an ``admit`` check (who wrote the topic may do this?), the events it refuses
+   go there too, with the reason ``not-authorised``, and have no effect.
 2. The valid events, duplicates within the batch removed, go to the service's handler in one
    call, so it can write in bulk. The handler must be idempotent by event id (see
    :mod:`engagiert.shared.mongo` ``insert_new`` and :mod:`engagiert.shared.messaging.idempotency`).
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +56,9 @@ log = get_logger(__name__)
 
 BatchHandler = Callable[[Sequence[Envelope[Any]]], Awaitable[None]]
 """Applies a batch of valid events idempotently; raises to have them retried."""
+Admit = Callable[[Sequence[tuple[str, Envelope[Any]]]], Awaitable[Mapping[str, str]]]
+"""Checks a batch of ``(topic, event)`` against the writer's authority; returns ``{event id: why refused}``."""
+NOT_AUTHORISED = "not-authorised"
 
 
 class TransientError(Exception):
@@ -90,7 +95,7 @@ class Subscription:
     """One consumer of one topic: the group, the handler and the retry policy.
 
     Args:
-        topic: the topic to consume.
+        topic: the topic to consume (with ``pattern``: a name for metrics and logs).
         handler: applies a batch of valid events idempotently.
         group_id: the consumer group (one per service and topic purpose).
         max_records: the most records in one batch.
@@ -112,6 +117,10 @@ class Subscription:
     name: str = ""
     contract_topic: str | None = None
     """The topic the contracts name for the events (default: ``topic``); tests use other topics."""
+    pattern: str | None = None
+    """Consume every topic matching this regular expression instead of ``topic`` (new ones too)."""
+    admit: Admit | None = None
+    """Checks each valid event against the authority of whoever wrote its topic (None: all admitted)."""
     _stopping: bool = field(default=False, init=False)
     _running: bool = field(default=False, init=False)
     _last_batch_at: float = field(default=0.0, init=False)
@@ -126,8 +135,10 @@ class Subscription:
             await self.handle_batch(msg)
 
         _on_batch.__name__ = self.name or f"consume_{self.topic.replace('.', '_')}"
+        where: dict[str, Any] = {"pattern": self.pattern} if self.pattern else {}
         broker.subscriber(
-            self.topic,
+            *(() if self.pattern else (self.topic,)),
+            **where,
             group_id=self.group_id,
             batch=True,
             max_records=self.max_records,
@@ -212,11 +223,29 @@ class Subscription:
                 continue
             seen.add(env.id)
             valid.append((rec, env))
+        if valid and self.admit is not None:
+            refused = await self._admitted(valid)
+            dead.extend((rec, NOT_AUTHORISED, refused[env.id], 1) for rec, env in valid if env.id in refused)
+            valid = [(rec, env) for rec, env in valid if env.id not in refused]
         if valid:
             dead.extend(await self._apply(valid))
             APPLIED.labels(topic=self.topic, group=self.group_id).inc(len(valid))
         if dead:
             await self._dead_letter(dead)
+
+    async def _admitted(self, valid: list[tuple[Any, Envelope[Any]]]) -> Mapping[str, str]:
+        """Return the refused events' reasons; while the check's store is away, wait and ask again."""
+        assert self.admit is not None
+        delay = self.backoff_seconds
+        while True:
+            try:
+                return await self.admit([(rec.topic, env) for rec, env in valid])
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("admit_transient_error", topic=self.topic, error=type(exc).__name__, retry_in=delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, self.max_backoff_seconds)
 
     async def _apply(self, valid: list[tuple[Any, Envelope[Any]]]) -> list[tuple[Any, str, str, int]]:
         """Apply the batch; on failure retry each event alone; return the events given up on."""
@@ -322,7 +351,7 @@ class Subscription:
             try:
                 await self._broker.publish(
                     value,
-                    dlq(self.topic),
+                    dlq(rec.topic),  # the DLQ of the topic the record came from (one per topic of a pattern)
                     key=rec.key,
                     headers={k: v.decode("utf-8", "replace") for k, v in headers},
                 )

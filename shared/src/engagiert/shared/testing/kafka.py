@@ -11,20 +11,42 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from engagiert.shared import topics
 from engagiert.shared.envelope import OutgoingRecord
+from engagiert.shared.settings import aiokafka_options
 from engagiert.shared.topics import dlq
 
 
 async def create_test_topics(bootstrap: str, base: str, *, partitions: int = 3) -> str:
     """Create ``<base>.<random>`` and its ``.dlq``; return the topic name."""
     topic = f"{base}.{uuid.uuid4().hex[:10]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **aiokafka_options())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, partitions, 1), NewTopic(dlq(topic), 1, 1)])
     finally:
         await admin.close()
     return topic
+
+
+def only_test_systems(run: str) -> str:
+    """Return a registry's systems pattern that matches only systems named ``test-<run>-...``.
+
+    A test registry with a fresh consumer group would otherwise read every connected system's
+    topic on the stack from its beginning (and dead-letter the records it has no grant for).
+    """
+    return rf"^registry\.inbound\.(test-{run}-[a-z0-9-]+)\.v1$"
+
+
+async def fresh_registry(bootstrap: str, *, group: str, run: str) -> dict[str, str]:
+    """Prepare a test registry process with consumer group ``group``: return the variables that isolate it.
+
+    Its groups start where the operators' channel and the erasure confirmations end now, and it
+    consumes only the connected systems named ``test-<run>-...`` (see :func:`only_test_systems`).
+    """
+    await skip_history(bootstrap, group, [topics.REGISTRY_INBOUND])
+    await skip_history(bootstrap, f"{group}-confirmations", [topics.REGISTRY_ERASURE_CONFIRMATIONS])
+    return {"REGISTRY_SYSTEMS_PATTERN": only_test_systems(run)}
 
 
 async def skip_history(bootstrap: str, group_id: str, topics: Sequence[str]) -> None:
@@ -34,7 +56,7 @@ async def skip_history(bootstrap: str, group_id: str, topics: Sequence[str]) -> 
     whole history). Tests on the shared topics want only the records they produce themselves: after
     this, the group starts where the topics end now, however much other tests wrote before.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **aiokafka_options())
     await admin.start()
     try:
         described = await admin.describe_topics(list(topics))
@@ -43,7 +65,9 @@ async def skip_history(bootstrap: str, group_id: str, topics: Sequence[str]) -> 
     partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t.get("partitions") or []]
     if len(partitions) < len(topics):
         raise RuntimeError(f"no partitions found for some of {list(topics)}: {described}")
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False, **aiokafka_options()
+    )
     await consumer.start()
     try:
         ends = await consumer.end_offsets(partitions)
@@ -60,7 +84,7 @@ async def produce_records(
     topic: str | None = None,
 ) -> None:
     """Send records with a plain aiokafka producer (no project code on the wire path)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, **aiokafka_options())
     await producer.start()
     try:
         futures = []
@@ -96,6 +120,7 @@ async def consume_until(
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        **aiokafka_options(),
     )
     await consumer.start()
     records: list[Any] = []

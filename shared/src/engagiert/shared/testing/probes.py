@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from engagiert.shared.mongo import create_client
+from engagiert.shared.settings import aiokafka_options
 
 
 async def drop_databases(mongodb_url: str, names: list[str]) -> None:
@@ -66,14 +67,14 @@ class Mailpit:
 
 async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     """Return the current end offset of every partition of ``topic`` (where records produced from now on start)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **aiokafka_options())
     await admin.start()
     try:
         described = await admin.describe_topics([topic])
     finally:
         await admin.close()
     partitions = [TopicPartition(topic, p["partition"]) for t in described for p in t.get("partitions") or []]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **aiokafka_options())
     await consumer.start()
     try:
         ends = await consumer.end_offsets(partitions)
@@ -91,7 +92,9 @@ async def records_since(
     timeout: float = 60.0,
 ) -> list[Any]:
     """Read ``topic`` from ``offsets`` (from :func:`end_offsets`) until ``done(records)`` or ``timeout``."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **aiokafka_options()
+    )
     await consumer.start()
     records: list[Any] = []
     try:

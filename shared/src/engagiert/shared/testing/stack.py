@@ -18,6 +18,16 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[5]
 
 
+KAFKA_CLIENT_VARIABLES = (
+    "KAFKA_SECURITY_PROTOCOL",
+    "KAFKA_SASL_MECHANISM",
+    "KAFKA_SASL_USERNAME",
+    "KAFKA_SASL_PASSWORD",
+    "KAFKA_SSL_CAFILE",
+)
+"""The Kafka client settings besides the bootstrap servers (``deploy/local/stack.sh env`` prints them)."""
+
+
 @dataclass(frozen=True)
 class StackEndpoints:
     """Where the test stack's parts listen."""
@@ -45,6 +55,7 @@ class StackEndpoints:
             "NOTIFICATIONS_SMTP_PORT": str(self.smtp_port),
             "MAILPIT_API_URL": self.mailpit_api_url,
         }
+        env.update({k: os.environ[k] for k in KAFKA_CLIENT_VARIABLES if k in os.environ})
         if self.keycloak_issuer and self.keycloak_jwks_url:
             env["AUTH_ISSUER"] = self.keycloak_issuer
             env["AUTH_JWKS_URL"] = self.keycloak_jwks_url
@@ -105,6 +116,10 @@ def _from_native_stack() -> StackEndpoints:
         if "=" in line:
             k, v = line.split("=", 1)
             values[k] = v.strip("'\"")
+    # The stack's broker takes SASL clients only: every client of the tests reads these (aiokafka_options).
+    for key in KAFKA_CLIENT_VARIABLES:
+        if key in values:
+            os.environ.setdefault(key, values[key])
     return StackEndpoints(
         kafka_bootstrap_servers=values["KAFKA_BOOTSTRAP_SERVERS"],
         mongodb_url=values["MONGODB_URL"],

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from engagiert.console.api import auth, events, honours, imports, letters, members, meta, network, organisations, start
+from engagiert.console.api import (
+    auth,
+    events,
+    honours,
+    imports,
+    letters,
+    members,
+    meta,
+    network,
+    network_figures,
+    organisations,
+    practice,
+    start,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     meta.router,
@@ -17,6 +30,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     honours.router,
     letters.router,
     network.router,
+    network_figures.router,
+    practice.router,
 )
 
 __all__ = ["ROUTERS"]

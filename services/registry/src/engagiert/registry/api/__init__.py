@@ -13,6 +13,8 @@ from engagiert.registry.api import (
     members,
     municipalities,
     organisations,
+    practice_examples,
+    systems,
 )
 from engagiert.registry.api.deps import get_service
 
@@ -23,7 +25,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     import_export.router,
     hours.router,
     erasure.router,
+    practice_examples.router,
     figures.router,
+    systems.router,
     keys.router,
 )
 """The routers in the order the app includes them."""

@@ -13,6 +13,7 @@ from engagiert.registry.services import (
     DuplicateMember,
     InvalidChange,
     NotFound,
+    PreconditionFailed,
     PreviouslyErased,
     RegistryService,
 )
@@ -51,6 +52,10 @@ async def problems() -> AsyncIterator[None]:
         ) from None
     except AlreadyExists:
         raise Problem(409, "Already exists", "a resource with this key exists") from None
+    except PreconditionFailed:
+        raise Problem(
+            412, "Precondition failed", "the resource changed since you read it; read it again and repeat the change"
+        ) from None
     except InvalidChange as exc:
         raise Problem(422, "Invalid change", str(exc)) from None
 

@@ -13,6 +13,7 @@ from engagiert.registry.services.common import (
     DuplicateMember,
     InvalidChange,
     NotFound,
+    PreconditionFailed,
     PreviouslyErased,
     utc_now,
 )
@@ -24,6 +25,8 @@ from engagiert.registry.services.inbound import Inbound
 from engagiert.registry.services.members import Members
 from engagiert.registry.services.municipalities import Municipalities
 from engagiert.registry.services.organisations import Organisations
+from engagiert.registry.services.practice_examples import PracticeExamples, PracticePage
+from engagiert.registry.services.systems import Systems
 from engagiert.shared.figures import NetworkCache
 
 
@@ -54,8 +57,10 @@ class RegistryService:
         self.hours = Hours(**base)
         self.import_export = ImportExport(**base, municipalities=self.municipalities, members=self.members)
         self.erasure = Erasure(**base)
+        self.practice_examples = PracticeExamples(**base, municipalities=self.municipalities)
         self.figures = Figures(**base, network_cache=NetworkCache(figures_cache_seconds))
         self.inbound = Inbound(**base, members=self.members, hours=self.hours, erasure=self.erasure)
+        self.systems = Systems(**base)
 
 
 __all__ = [
@@ -73,7 +78,11 @@ __all__ = [
     "Municipalities",
     "NotFound",
     "Organisations",
+    "PracticeExamples",
+    "PracticePage",
+    "PreconditionFailed",
     "PreviouslyErased",
     "RegistryService",
     "RowError",
+    "Systems",
 ]

@@ -35,6 +35,10 @@ class AlreadyExists(Exception):
     """A resource with this key exists."""
 
 
+class PreconditionFailed(Exception):
+    """The resource changed since the caller read it (its ``If-Match`` names an older revision)."""
+
+
 class InvalidChange(Exception):
     """The change breaks a rule (says which in the message)."""
 

@@ -1,4 +1,4 @@
-"""Owns the inbound commands of other systems: register members, report hours, confirm erasures."""
+"""Owns the inbound commands of other systems: register members, report hours."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from engagiert.registry.services.erasure import Erasure
 from engagiert.registry.services.hours import Hours
 from engagiert.registry.services.members import Members
 from engagiert.shared.contracts import (
-    ConfirmErasure,
     Consent,
     Contact,
     Engagement,
@@ -54,8 +53,6 @@ class Inbound(UseCases):
                     await self.register_from(e.id, e.data, source=e.source)
                 except NotFound as exc:
                     raise PermanentError(f"member {exc} was erased meanwhile") from None
-            elif isinstance(e.data, ConfirmErasure):
-                await self.erasure.confirm_erasure(e.data)
             elif isinstance(e.data, WithdrawConsent):
                 await self.withdraw_from(e.id, e.data)
         if hours:
