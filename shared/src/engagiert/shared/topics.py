@@ -35,15 +35,6 @@ ALL_TOPICS: tuple[str, ...] = (
 DLQ_SUFFIX = ".dlq"
 
 
-def inbound_topics() -> list[str]:
-    """Return the topics other systems write commands to: the registry consumes them and erasure purges them.
-
-    Their records are written by systems outside the platform, in plaintext, so erasure cannot
-    shred them with a key: the registry deletes them (and redacts their dead letters) instead.
-    """
-    return [REGISTRY_INBOUND]
-
-
 def dlq(topic: str) -> str:
     """Return the dead-letter topic of ``topic``."""
     return topic + DLQ_SUFFIX

@@ -48,8 +48,9 @@ class RegistrySettings(ServiceSettings):
     )
     purge_inbound_records: bool = Field(
         default=True,
-        description="delete applied inbound commands after an erasure; false only for a registry that shares its "
-        "inbound topic with other registries (tests on a shared stack): their records then wait for retention",
+        description="delete applied inbound commands and rewrite inbound dead letters after an erasure; false only "
+        "for a registry that shares its inbound topics with the installation's registry (tests on a shared stack): "
+        "it then leaves those topics alone and their records wait for retention",
     )
     figures_cache_seconds: float = Field(
         default=300,
@@ -61,10 +62,6 @@ class RegistrySettings(ServiceSettings):
         description="salts the hashes of erased people's identity keys (32+ random bytes in production; "
         "changing it forgets who was erased)",
     )
-
-    def inbound_topics(self) -> list[str]:
-        """Return the inbound topics this registry consumes (``inbound_topic`` when a test points it elsewhere)."""
-        return topics.inbound_topics() if self.inbound_topic == topics.REGISTRY_INBOUND else [self.inbound_topic]
 
     @model_validator(mode="after")
     def _enforce_erasure_salt_in_production(self) -> RegistrySettings:

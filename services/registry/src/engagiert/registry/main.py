@@ -75,7 +75,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         settings=settings,
         repo=lambda: runtime.app.state.registry.repo,
         marks=lambda ags, keys: domain.erased_marks(ags, keys, salt=salt),
-        inbound=settings.inbound_topics(),
+        inbound=settings.inbound_topic,
         clock=utc_now,
     )
     runtime.background(purge.loop)

@@ -4,8 +4,10 @@ Records the platform writes carry personal data sealed with the member's key (cr
 inbound commands are written by other municipal systems, so the platform cannot seal them. After
 an erasure the registry therefore:
 
-1. waits until its consumer group has committed every inbound partition up to the end offset it
-   had when the purge began: every command written before is applied (or dead-lettered) by then;
+1. waits until its consumer groups have committed every inbound partition up to the end offset it
+   had when the purge began: every command written before is applied (or dead-lettered) by then.
+   The inbound topics are the operators' channel (``inbound_topic``, group ``<group>``) and every
+   connected system's topic (those matching ``systems_pattern``, group ``<group>-systems``);
 2. deletes each inbound partition's records below that committed offset (Kafka's DeleteRecords):
    all of them are applied, so nothing valid is lost, whoever they were about;
 3. rewrites each inbound dead-letter partition: every dead letter up to its current end is read,
@@ -21,11 +23,16 @@ erased person that arrives later is refused (previously erased) and dead-lettere
 purge, run for the next erasure or every ``REGISTRY_PURGE_EVERY_SECONDS`` (dead letters only),
 removes it.
 
-The registry's consumer group is taken to be the only reader of the inbound topics (the
-architecture says so): records it has applied are deleted even if another group has not read
-them. A test that runs a registry of its own on the shared inbound topic races with the stack's
-registry; such tests point ``REGISTRY_INBOUND_TOPIC`` at a topic of their own, or set
-``REGISTRY_PURGE_INBOUND_RECORDS=false`` (step 2 is then left out).
+The registry's consumer groups are taken to be the only readers of the inbound topics (the
+architecture says so): records they have applied are deleted even if another group has not read
+them. A test that runs a registry of its own on the shared inbound topics races with the stack's
+registry; such tests set ``REGISTRY_PURGE_INBOUND_RECORDS=false`` (``fresh_registry()`` does):
+that registry then neither deletes nor rewrites anything and marks its erasures purged at once
+(only the registry of the installation purges). The erasure proof points ``REGISTRY_INBOUND_TOPIC``
+at a topic of its own and its systems pattern at systems of its own, and purges.
+
+The registry's Kafka user needs DELETE on the prefix ``registry.inbound.``, READ on the inbound
+topics and their DLQs and WRITE on the DLQs (``engagiert.shared.access``).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
@@ -98,13 +106,14 @@ class InboundPurge:
         settings: RegistrySettings,
         repo: Callable[[], Repository],
         marks: Marks,
-        inbound: Sequence[str],
+        inbound: str,
         clock: Callable[[], datetime],
     ) -> None:
         self.settings = settings
         self.repo = repo
         self.marks = marks
-        self.inbound = list(inbound)
+        self.inbound = inbound
+        self.systems = re.compile(settings.systems_pattern)
         self.clock = clock
         self.security = settings.kafka_client_options()
         self.bootstrap = settings.kafka_bootstrap_servers
@@ -133,6 +142,12 @@ class InboundPurge:
         repo = self.repo()
         waiting = await repo.erasures_awaiting_purge()
         at = self.clock()
+        if not self.settings.purge_inbound_records:  # a test's registry on shared topics: it leaves them alone
+            if waiting and not dead_letters_only:
+                await repo.mark_inbound_purged([d["_id"] for d in waiting], at=at)
+                log.info("inbound_purge_skipped", erasures=len(waiting), reason="REGISTRY_PURGE_INBOUND_RECORDS=false")
+            self._last_full = time.monotonic()
+            return None
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **self.security)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
@@ -146,22 +161,28 @@ class InboundPurge:
         await admin.start()
         await consumer.start()
         try:
-            delete_inbound = self.settings.purge_inbound_records and not dead_letters_only
-            inbound = await self._partitions(admin, self.inbound) if delete_inbound else []
-            if not inbound:
-                deleted = 0
-            else:
-                ends = await consumer.end_offsets(inbound)
-                committed = await self._committed_at_least(admin, ends)
-                if committed is None:
-                    log.info("inbound_purge_waits", reason="the registry has not applied every inbound command yet")
-                    return None
-                deletions = {tp: RecordsToDelete(before_offset=off) for tp, off in committed.items() if off > 0}
-                firsts = await consumer.beginning_offsets(inbound)
-                if deletions:
-                    await admin.delete_records(deletions)
-                deleted = sum(max(committed[tp] - firsts[tp], 0) for tp in committed)
-            dead = await self._partitions(admin, [dlq(t) for t in self.inbound])
+            existing = set(await admin.list_topics())
+            systems = sorted(t for t in existing if self.systems.match(t))
+            groups = {self.settings.group_id: [self.inbound], f"{self.settings.group_id}-systems": systems}
+            deleted = 0
+            if not dead_letters_only:
+                committed: dict[TopicPartition, int] = {}
+                for group, names in groups.items():
+                    parts = await self._partitions(admin, names, existing)
+                    if not parts:
+                        continue
+                    applied = await self._committed_at_least(admin, group, await consumer.end_offsets(parts))
+                    if applied is None:
+                        log.info("inbound_purge_waits", reason="the registry has not applied every inbound command yet")
+                        return None
+                    committed.update(applied)
+                if committed:
+                    deletions = {tp: RecordsToDelete(before_offset=off) for tp, off in committed.items() if off > 0}
+                    firsts = await consumer.beginning_offsets(list(committed))
+                    if deletions:
+                        await admin.delete_records(deletions)
+                    deleted = sum(max(committed[tp] - firsts[tp], 0) for tp in committed)
+            dead = await self._partitions(admin, [dlq(t) for t in [self.inbound, *systems]], existing)
             kept, dropped = await self._rewrite_dead_letters(admin, consumer, dead, repo)
         finally:
             await consumer.stop()
@@ -181,21 +202,22 @@ class InboundPurge:
         log.info("inbound_purged", **result)
         return result
 
-    async def _partitions(self, admin: AIOKafkaAdminClient, names: list[str]) -> list[TopicPartition]:
-        existing = set(await admin.list_topics())
+    @staticmethod
+    async def _partitions(admin: AIOKafkaAdminClient, names: list[str], existing: set[str]) -> list[TopicPartition]:
         wanted = [n for n in names if n in existing]
         if not wanted:
             return []
         described = await admin.describe_topics(wanted)
         return [TopicPartition(t["topic"], p["partition"]) for t in described for p in t.get("partitions") or []]
 
+    @staticmethod
     async def _committed_at_least(
-        self, admin: AIOKafkaAdminClient, ends: dict[TopicPartition, int], *, timeout: float = 20.0
+        admin: AIOKafkaAdminClient, group: str, ends: dict[TopicPartition, int], *, timeout: float = 20.0
     ) -> dict[TopicPartition, int] | None:
-        """Return the group's committed offsets once each reaches ``ends``; None when it does not in time."""
+        """Return ``group``'s committed offsets once each reaches ``ends``; None when it does not in time."""
         deadline = time.monotonic() + timeout
         while True:
-            offsets = await admin.list_consumer_group_offsets(self.settings.group_id, partitions=list(ends))
+            offsets = await admin.list_consumer_group_offsets(group, partitions=list(ends))
             committed = {tp: (offsets[tp].offset if tp in offsets else -1) for tp in ends}
             if all(committed[tp] >= end or end == 0 for tp, end in ends.items()):
                 return {tp: max(off, 0) for tp, off in committed.items()}
