@@ -70,8 +70,20 @@ async def test_expiry_and_renewal_happen_once_at_their_edges_and_the_jubilaeumsk
 
     first = await uc.run_due_work()
     again = await uc.run_due_work()
-    assert first == {"cancellation_mails": 0, "reminders_rescheduled": 0, "renewals_proposed": 2, "honours_expired": 1}
-    assert again == {"cancellation_mails": 0, "reminders_rescheduled": 0, "renewals_proposed": 0, "honours_expired": 0}
+    assert first == {
+        "cancellation_mails": 0,
+        "change_mails": 0,
+        "reminders_rescheduled": 0,
+        "renewals_proposed": 2,
+        "honours_expired": 1,
+    }
+    assert again == {
+        "cancellation_mails": 0,
+        "change_mails": 0,
+        "reminders_rescheduled": 0,
+        "renewals_proposed": 0,
+        "honours_expired": 0,
+    }
 
     await wait_outbox_empty(r.db, HONOURS)
     mine = [e for e in await facts.read() if e["data"].get("municipality") == r.ags]
@@ -120,12 +132,14 @@ async def test_expiry_and_renewal_happen_once_at_their_edges_and_the_jubilaeumsk
     late = _use_cases(r, datetime(2099, 1, 1, tzinfo=UTC))
     assert await late.run_due_work() == {
         "cancellation_mails": 0,
+        "change_mails": 0,
         "reminders_rescheduled": 0,
         "renewals_proposed": 2,
         "honours_expired": 5,
     }
     assert await late.run_due_work() == {
         "cancellation_mails": 0,
+        "change_mails": 0,
         "reminders_rescheduled": 0,
         "renewals_proposed": 0,
         "honours_expired": 0,
