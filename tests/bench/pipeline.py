@@ -4,8 +4,9 @@
 steady (open-loop) rate; each write's latency is the time from sending the request until the
 events service's read model (its own database, polled) holds the member's snapshot.
 
-``invitations_to_mails``: events and notifications run as processes; ``size`` member snapshots
-(with e-mail and consent) are produced on ``registry.members.v1`` so both read models have the
+``invitations_to_mails``: events and notifications run as processes (and a registry, which holds
+the members' keys); ``size`` member snapshots (with e-mail and consent, sealed with keys the bench
+puts into that registry's database) are produced on ``registry.members.v1`` so both read models have the
 members; then one HTTP call issues ``size`` invitations and the clock runs until Mailpit holds
 ``size`` invitation e-mails (or the deadline passes: the figure is then partial and says so).
 
@@ -28,9 +29,10 @@ from typing import Any
 
 import httpx
 
+from engagiert.registry.repository import Repository
 from engagiert.shared import topics
-from engagiert.shared.contracts import Consent, Contact, MemberRegistered, MemberSnapshot
-from engagiert.shared.envelope import make_record
+from engagiert.shared.contracts import Consent, Contact, MemberRegistered, MemberSnapshot, seal_snapshot
+from engagiert.shared.envelope import OutgoingRecord, make_record
 from engagiert.shared.messaging.outbox import PENDING
 from engagiert.shared.mongo import create_client
 from engagiert.shared.testing import ServiceProcess, StackEndpoints, auth_header, produce_records, skip_history
@@ -87,6 +89,8 @@ def start(state: dict[str, Any], name: str) -> ServiceProcess:
     """Start one service of ``state`` and wait until it is ready."""
     proc = ServiceProcess(f"engagiert.{name}.main", env=state["env"], log_dir=state["log_dir"]).start(wait_ready=120)
     state["procs"][name] = proc
+    if name == "registry":  # it holds the members' keys: the services started after it ask it
+        state["env"]["MEMBER_KEYS_URL"] = proc.url
     return proc
 
 
@@ -193,6 +197,21 @@ def _member(member_id: str, ags: str, run: str, i: int) -> MemberSnapshot:
     )  # fmt: skip
 
 
+async def _sealed_records(db: Any, ids: list[str], ags: str, run: str) -> list[OutgoingRecord]:
+    """Return the members' MemberRegistered records sealed as the registry writes them (keys in its database)."""
+    repo = Repository(db)
+    keys = await repo.create_member_keys(ids, now=datetime.now(UTC))
+    records = []
+    for i, m in enumerate(ids):
+        key = keys.get(m)
+        if key is None:
+            raise RuntimeError(f"no key for {m}")
+        records.append(
+            make_record(MemberRegistered(member=seal_snapshot(_member(m, ags, run, i), key)), source="/bench")
+        )
+    return records
+
+
 async def _count(collection: Any, query: dict[str, Any]) -> int:
     return int(await collection.count_documents(query))
 
@@ -212,7 +231,8 @@ async def invitations_to_mails(
     mailpit = Mailpit(stack.mailpit_api_url)
     result: dict[str, Any] = {"invitations": size}
     extra = {"NOTIFICATIONS_SENDER_POLL_SECONDS": "0.2"}
-    async with services(stack, run, ("events", "notifications"), log_dir=log_dir, **extra) as state:
+    async with services(stack, run, ("registry", "events", "notifications"), log_dir=log_dir, **extra) as state:
+        await skip_history(stack.kafka_bootstrap_servers, state["groups"]["registry"], [topics.REGISTRY_INBOUND])
         await skip_history(
             stack.kafka_bootstrap_servers,
             state["groups"]["events"],
@@ -223,6 +243,7 @@ async def invitations_to_mails(
             state["groups"]["notifications"],
             [topics.REGISTRY_MEMBERS, topics.NOTIFICATIONS_REQUESTS],
         )
+        start(state, "registry")  # only the key service here: the members' snapshots come sealed from the bench
         events = start(state, "events")
         start(state, "notifications")
         client = create_client(stack.mongodb_url)
@@ -232,7 +253,7 @@ async def invitations_to_mails(
         invitations = client[state["dbs"]["events"]]["invitations"]
         try:
             ids = [f"inv-{run}-{i:06d}" for i in range(size)]
-            records = [make_record(MemberRegistered(member=_member(m, ags, run, i)), source="/bench") for i, m in enumerate(ids)]  # fmt: skip
+            records = await _sealed_records(client[state["dbs"]["registry"]], ids, ags, run)
             started = time.perf_counter()
             await produce_records(stack.kafka_bootstrap_servers, records)
             ready: dict[str, float] = {}

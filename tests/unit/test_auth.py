@@ -110,6 +110,7 @@ PRODUCTION = {
     "AUTH_ISSUER": "https://idp.example/realms/x",
     "AUTH_LOCAL_KEY": "",
     "LINK_SECRET": "s3cr3t-of-the-operator-32-bytes-or-more",
+    "MEMBER_KEYS_TOKEN": "t0ken-of-the-operator-32-bytes-or-more",
 }
 
 
@@ -184,6 +185,7 @@ def jwks_verifier(monkeypatch: pytest.MonkeyPatch, *keys: dict[str, Any], enviro
         auth_issuer=ISSUER,
         auth_local_key=None if environment == "production" else SecretStr(LOCAL_AUTH_KEY),
         link_secret=SecretStr("s3cr3t-of-the-operator-32-bytes-or-more"),
+        member_keys_token=SecretStr("t0ken-of-the-operator-32-bytes-or-more"),
     )
     verifier = TokenVerifier(settings)
     assert verifier._jwks is not None

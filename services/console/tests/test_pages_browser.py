@@ -92,6 +92,7 @@ def platform(stack: StackEndpoints, tmp_path_factory: pytest.TempPathFactory) ->
         procs["registry"] = ServiceProcess("engagiert.registry.main", env=registry_env, log_dir=log_dir)
         started.append(procs["registry"])
         procs["registry"].start(wait_ready=120)
+        env["MEMBER_KEYS_URL"] = procs["registry"].url  # it holds the members' keys (crypto-shredding)
         _create_municipalities(procs["registry"].url, keycloak)
         # Other sessions may publish thousands of registry facts at any time. The consumers start
         # right before this module's members, so those are among the first records they read.

@@ -212,6 +212,7 @@ def test_production_needs_an_erasure_salt_of_its_own_of_32_bytes(monkeypatch: py
     monkeypatch.setenv("AUTH_ISSUER", "https://idp.example/realms/x")
     monkeypatch.setenv("AUTH_LOCAL_KEY", "")
     monkeypatch.setenv("LINK_SECRET", "s3cr3t-of-the-operator-" + "x" * 32)
+    monkeypatch.setenv("MEMBER_KEYS_TOKEN", "t0ken-of-the-operator-" + "x" * 32)
     with pytest.raises(ValidationError, match="REGISTRY_ERASURE_SALT"):
         RegistrySettings()
     monkeypatch.setenv("REGISTRY_ERASURE_SALT", "too-short")

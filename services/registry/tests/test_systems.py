@@ -97,3 +97,9 @@ def test_every_client_kind_gets_the_same_sasl_settings() -> None:
     assert confluent_config(access)["sasl.username"] == "registry"
     assert 'username="registry" password="s3cret"' in java_client_properties(access)["sasl.jaas.config"]
     assert aiokafka_options(KafkaClientSettings(kafka_security_protocol="PLAINTEXT")) == {}
+
+
+def test_the_registry_may_delete_records_of_the_inbound_topics_only() -> None:
+    """The erasure purge deletes inbound records and rewrites their DLQs: DELETE on ``registry.inbound.`` only."""
+    deletes = [g.describe() for g in service_grants() if g.operation == "DELETE"]
+    assert deletes == ["User:registry DELETE topic registry.inbound. (prefix)"]

@@ -93,6 +93,8 @@ def platform(stack: StackEndpoints) -> Iterator[dict[str, Any]]:
     env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{ports['events']}"
     env["EVENTS_PUBLIC_BASE_URL"] = env["PUBLIC_BASE_URL"]
     env["NOTIFICATIONS_SENDER_POLL_SECONDS"] = "0.2"
+    env["REGISTRY_PURGE_INBOUND_RECORDS"] = "false"  # the inbound topic is shared with the stack's registry
+    env["MEMBER_KEYS_URL"] = f"http://127.0.0.1:{ports['registry']}"  # the journey's registry holds its members' keys
     try:
         for name in ("registry", "events", "notifications"):
             procs[name] = ServiceProcess(f"engagiert.{name}.main", env=env, port=ports[name]).start(wait_ready=90)

@@ -76,6 +76,8 @@ def platform(stack: StackEndpoints) -> Iterator[dict[str, Any]]:
     env["NOTIFICATIONS_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{ports['notifications']}"
     env["NOTIFICATIONS_MESSAGE_ID_DOMAIN"] = f"unsub-{run}.test"
     env["NOTIFICATIONS_SENDER_POLL_SECONDS"] = "0.2"
+    env["REGISTRY_PURGE_INBOUND_RECORDS"] = "false"  # the inbound topic is shared with the stack's registry
+    env["MEMBER_KEYS_URL"] = f"http://127.0.0.1:{ports['registry']}"  # it holds the members' keys
     procs: dict[str, ServiceProcess] = {}
     try:
         for name in CONSUMES:

@@ -199,6 +199,14 @@ spec:
                 secretKeyRef:
                   name: {{ $root.Values.linkSecret.existingSecret }}
                   key: {{ $root.Values.linkSecret.key }}
+            # Crypto-shredding: the registry hands members' data keys to events and notifications.
+            - name: MEMBER_KEYS_URL
+              value: {{ printf "http://%s-registry" (include "engagiert.fullname" $root) | trunc 70 | quote }}
+            - name: MEMBER_KEYS_TOKEN
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $root.Values.memberKeys.existingSecret }}
+                  key: {{ $root.Values.memberKeys.key }}
             - name: TRUSTED_PROXIES
               value: {{ $root.Values.trustedProxies | quote }}
             - name: {{ $prefix }}_GRACEFUL_TIMEOUT_SECONDS

@@ -27,7 +27,7 @@ SERVICE_USERS = ("registry", "events", "notifications")
 SYSTEM_USER_PREFIX = "system-"
 """A connected system's Kafka user is ``system-<name>``."""
 
-Operation = Literal["READ", "WRITE", "DESCRIBE"]
+Operation = Literal["READ", "WRITE", "DESCRIBE", "DELETE"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,8 +62,12 @@ def service_grants(*, group_prefix: str = "engagiert-", users: Mapping[str, str]
     """Return the ACLs of the three services: each reads and writes its topics and its groups only.
 
     A consumed topic's dead-letter topic is written by its consumers. READ and WRITE imply
-    DESCRIBE. The registry reads every connected system's inbound topic by prefix; the DLQs of
-    those topics it may write are granted per system (:func:`system_grants`).
+    DESCRIBE (a group's READ also lets its member fetch the group's offsets). The registry reads
+    every connected system's inbound topic by prefix; the DLQs of those topics it may write are
+    granted per system (:func:`system_grants`). Its erasure purge (``engagiert.registry.purge``)
+    deletes applied inbound commands and rewrites inbound dead letters: DELETE on the prefix
+    ``registry.inbound.`` (the operators' channel, every system's topic and their DLQs) and READ
+    on them (the same prefix covers the DLQs).
 
     Args:
         group_prefix: the services' consumer groups are ``<prefix><service>...``.
@@ -77,6 +81,13 @@ def service_grants(*, group_prefix: str = "engagiert-", users: Mapping[str, str]
             user=user["registry"], resource="topic", name=topics.SYSTEM_INBOUND_PREFIX, operation="READ", prefixed=True
         ),
         *_writes(user["registry"], dlq(topics.REGISTRY_INBOUND), dlq(topics.REGISTRY_ERASURE_CONFIRMATIONS)),
+        Grant(
+            user=user["registry"],
+            resource="topic",
+            name=topics.SYSTEM_INBOUND_PREFIX,
+            operation="DELETE",
+            prefixed=True,
+        ),
         *_groups(user["registry"], f"{group_prefix}registry"),
     ]
     events = [

@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSetti
 
 LOCAL_AUTH_KEY = "engagiert-local-development-key-never-in-production"
 """The well-known key that signs local tokens; production refuses it."""
+LOCAL_MEMBER_KEYS_TOKEN = "engagiert-local-member-keys-token-never-in-production"  # noqa: S105 - well-known local value
+"""The well-known token that fetches members' keys locally; production refuses it."""
 
 Environment = Literal["local", "test", "staging", "production"]
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -71,6 +73,8 @@ class ServiceSettings(BaseSettings):
             "link_secret",
             "link_secrets",
             "public_base_url",
+            "member_keys_url",
+            "member_keys_token",
             "topic_partitions",
             "trusted_proxies",
         }
@@ -120,6 +124,14 @@ class ServiceSettings(BaseSettings):
     )
     public_base_url: str = "http://127.0.0.1:8000"
 
+    # Crypto-shredding (engagiert.shared.shredding): the registry hands members' keys to the
+    # services that present this token; they find the registry at this address.
+    member_keys_url: str = Field(default="http://127.0.0.1:8001", description="the registry's base URL (member keys)")
+    member_keys_token: SecretStr = Field(
+        default=SecretStr(LOCAL_MEMBER_KEYS_TOKEN),
+        description="the bearer token that fetches members' keys from the registry (32+ random bytes in production)",
+    )
+
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     consumer_stall_seconds: float = Field(
         default=300.0, gt=0, description="readiness turns unready when a consumer has work and no progress this long"
@@ -164,11 +176,20 @@ class ServiceSettings(BaseSettings):
         if "never-in-production" in self.link_secret.get_secret_value():
             raise ValueError("set LINK_SECRET to a secret of your own in production")
         require_strong_secret(self.link_secret, name="LINK_SECRET")
+        if self.member_keys_token.get_secret_value() == LOCAL_MEMBER_KEYS_TOKEN:
+            raise ValueError("set MEMBER_KEYS_TOKEN to a secret of your own in production")
+        require_strong_secret(self.member_keys_token, name="MEMBER_KEYS_TOKEN")
         from engagiert.shared.signing import parse_ring
 
         for kid, secret in parse_ring(self.link_secrets.get_secret_value()):
             require_strong_secret(secret, name=f"LINK_SECRETS entry {kid}")
         return self
+
+    def member_keys(self) -> Any:
+        """Return a :class:`~engagiert.shared.shredding.MemberKeys` that fetches keys from the registry."""
+        from engagiert.shared.shredding import MemberKeys
+
+        return MemberKeys(url=self.member_keys_url, token=self.member_keys_token.get_secret_value())
 
     def link_keys(self) -> Any:
         """Return the links' :class:`~engagiert.shared.signing.LinkKeyRing` (``LINK_SECRETS``, then ``LINK_SECRET``)."""

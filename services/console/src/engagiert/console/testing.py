@@ -119,6 +119,8 @@ def start_platform(
             procs[name] = ServiceProcess(f"engagiert.{name}.main", env=env, log_dir=log_dir)
             started.append(procs[name])
             procs[name].start(wait_ready=120)
+            if name == "registry":  # it holds the members' keys (crypto-shredding): the others ask it
+                env["MEMBER_KEYS_URL"] = procs[name].url
         console = ServiceProcess(
             "engagiert.console.main",
             env={

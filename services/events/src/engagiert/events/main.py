@@ -38,10 +38,13 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     settings = settings or EventsSettings()
     runtime = ServiceRuntime(settings, title="engagiert events", description="The events service of engagiert.")
 
+    keys = settings.member_keys()  # one cache of members' keys for the process
     figures_cache = NetworkCache(settings.figures_cache_seconds)  # one per process: use cases are per request
 
     def use_cases() -> EventsService:
-        return EventsService(Repository(runtime.db), settings, notify=runtime.relay.notify, figures_cache=figures_cache)
+        return EventsService(
+            Repository(runtime.db), settings, notify=runtime.relay.notify, figures_cache=figures_cache, keys=keys
+        )
 
     runtime.app.state.use_cases = use_cases
     runtime.on_startup(repository.ensure_indexes)

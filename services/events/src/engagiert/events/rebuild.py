@@ -11,6 +11,11 @@ is committed; the running service's group is left alone), and applies the record
 service's own idempotent use case. It may run while the service runs: revision guards and
 hours entry ids make the order of the two writers irrelevant. Erasures in the history erase
 again (their confirmations carry the same CloudEvent ids, so the registry sees no new one).
+
+Snapshots are sealed with each member's key (crypto-shredding): the replay fetches the keys from
+the registry (``MEMBER_KEYS_URL``, ``MEMBER_KEYS_TOKEN``), so it needs the registry running. An
+erased member's key is gone: their snapshots are skipped and they are left out (only the
+tombstone their erasure fact writes, without personal data, stays); everyone else is rebuilt.
 """
 
 from __future__ import annotations
@@ -20,36 +25,18 @@ import asyncio
 import json
 import sys
 import time
-from collections import Counter
 from typing import Any
-
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from engagiert.events import repository
 from engagiert.events.config import EventsSettings
 from engagiert.events.repository import HOURS_APPLIED, MEMBERS, Repository
 from engagiert.events.services import EventsService
 from engagiert.shared import topics
-from engagiert.shared.envelope import Envelope, EnvelopeError, parse_record
 from engagiert.shared.logging import configure_logging, get_logger
+from engagiert.shared.messaging.replay import partitions_of, replay
 from engagiert.shared.mongo import create_client
 
 log = get_logger(__name__)
-
-
-async def _partitions(bootstrap: str, security: dict[str, Any], names: list[str]) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(names)
-    finally:
-        await admin.close()
-    found = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t.get("partitions") or []]
-    missing = set(names) - {tp.topic for tp in found}
-    if missing:
-        raise RuntimeError(f"no such topics: {sorted(missing)}")
-    return found
 
 
 async def rebuild(
@@ -66,69 +53,37 @@ async def rebuild(
     bootstrap = settings.kafka_bootstrap_servers
     client = create_client(settings.mongodb_url, app_name="engagiert-events-rebuild")
     db = client[settings.database_name]
-    read: Counter[str] = Counter()
-    skipped: Counter[str] = Counter()
-    applied = 0
+    keys = settings.member_keys()
     try:
         await repository.ensure_indexes(db)
-        read_model = EventsService(Repository(db), settings).member_read_model
-        partitions = await _partitions(bootstrap, security, list(contract))
+        read_model = EventsService(Repository(db), settings, keys=keys).member_read_model
+        await partitions_of(bootstrap, security, list(contract))  # a missing topic fails before anything is cleared
         cleared = (await db[MEMBERS].delete_many({})).deleted_count if clear else 0
         if clear:
             await db[HOURS_APPLIED].delete_many({})  # the records say what the cleared members counted
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
+        done = await replay(
+            bootstrap=bootstrap,
+            security=security,
+            contract=contract,
+            apply=read_model.apply_member_events,
+            max_records=settings.consumer_max_records,
             client_id="engagiert-events-rebuild",
-            max_poll_records=settings.consumer_max_records,
-            **security,
         )
-        await consumer.start()
-        try:
-            consumer.assign(partitions)
-            firsts = await consumer.beginning_offsets(partitions)
-            ends = await consumer.end_offsets(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            open_parts = {tp for tp in partitions if firsts[tp] < ends[tp]}
-            while open_parts:
-                batch = await consumer.getmany(*open_parts, timeout_ms=1000)
-                events: list[Envelope[Any]] = []
-                for tp, records in batch.items():
-                    for rec in records:
-                        if rec.offset >= ends[tp]:
-                            continue
-                        read[tp.topic] += 1
-                        try:
-                            events.append(
-                                parse_record(
-                                    value=rec.value, headers=rec.headers, key=rec.key, expected_topic=contract[tp.topic]
-                                )
-                            )
-                        except EnvelopeError as exc:
-                            skipped[exc.reason] += 1  # the live consumer dead-lettered these already
-                if events:
-                    await read_model.apply_member_events(events)
-                    applied += len(events)
-                for tp in list(open_parts):
-                    if await consumer.position(tp) >= ends[tp]:
-                        open_parts.discard(tp)
-        finally:
-            await consumer.stop()
         members = await db[MEMBERS].count_documents({})
         erased = await db[MEMBERS].count_documents({"erased": True})
     finally:
+        await keys.close()
         await client.close()
     result = {
         "database": settings.database_name,
         "cleared": cleared,
-        "records_read": dict(read),
-        "events_applied": applied,
-        "records_skipped": dict(skipped),
+        "records_read": dict(done.read),
+        "events_applied": done.applied,
+        "records_skipped": dict(done.skipped),
         "members": members,
         "erased_members": erased,
         # A partition whose first offset is not 0 lost old records (retention): the rebuild lacks them.
-        "truncated_partitions": sorted(f"{tp.topic}-{tp.partition}" for tp in partitions if firsts[tp] > 0),
+        "truncated_partitions": done.truncated,
         "seconds": round(time.perf_counter() - started, 2),
     }
     log.info("read_model_rebuilt", **{k: v for k, v in result.items() if k != "database"})

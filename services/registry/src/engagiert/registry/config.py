@@ -36,6 +36,22 @@ class RegistrySettings(ServiceSettings):
     kafka_metadata_max_age_ms: int = Field(
         default=10_000, ge=1000, description="a newly connected system's topic is consumed at most this much later"
     )
+    purge_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="how often the registry looks for erasures waiting for the inbound purge",
+    )
+    purge_every_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="purge erased people's inbound dead letters this often, also without an erasure",
+    )
+    purge_inbound_records: bool = Field(
+        default=True,
+        description="delete applied inbound commands and rewrite inbound dead letters after an erasure; false only "
+        "for a registry that shares its inbound topics with the installation's registry (tests on a shared stack): "
+        "it then leaves those topics alone and their records wait for retention",
+    )
     figures_cache_seconds: float = Field(
         default=300,
         ge=0,

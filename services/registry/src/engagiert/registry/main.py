@@ -7,12 +7,14 @@ from typing import Any
 from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
+from engagiert.registry import domain
 from engagiert.registry.api import ROUTERS
 from engagiert.registry.api.import_export import MAX_IMPORT_BYTES
 from engagiert.registry.config import RegistrySettings
 from engagiert.registry.handlers import confirmations_handler, inbound_handler, systems_admit
+from engagiert.registry.purge import InboundPurge
 from engagiert.registry.repository import OUTBOX_COLLECTIONS, Repository
-from engagiert.registry.services import RegistryService
+from engagiert.registry.services import RegistryService, utc_now
 from engagiert.shared import topics
 from engagiert.shared.contracts import (
     EngagementEnded,
@@ -44,6 +46,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
             figures_cache_seconds=settings.figures_cache_seconds,
         )
 
+    runtime.app.state.member_keys_token = settings.member_keys_token.get_secret_value()
     runtime.on_startup(bind_store)
     for name in OUTBOX_COLLECTIONS:
         runtime.outbox(name)
@@ -67,6 +70,15 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         group_id=f"{settings.group_id}-confirmations",
         contract_topic=topics.REGISTRY_ERASURE_CONFIRMATIONS,
     )
+    salt = settings.erasure_salt.get_secret_value().encode()
+    purge = InboundPurge(
+        settings=settings,
+        repo=lambda: runtime.app.state.registry.repo,
+        marks=lambda ags, keys: domain.erased_marks(ags, keys, salt=salt),
+        inbound=settings.inbound_topic,
+        clock=utc_now,
+    )
+    runtime.background(purge.loop)
     runtime.publishes(
         topics.REGISTRY_MEMBERS,
         [

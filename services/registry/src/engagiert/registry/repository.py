@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bson import Binary
 from pymongo import ASCENDING, DESCENDING, DeleteMany, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -15,6 +16,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from engagiert.shared.envelope import OutgoingRecord
 from engagiert.shared.messaging.outbox import OUTBOX, PENDING, outbox_fields, with_outbox
 from engagiert.shared.mongo import DUPLICATE_KEY, bulk_write, insert_new
+from engagiert.shared.shredding import MemberKey
 
 MUNICIPALITIES = "municipalities"
 ORGANISATIONS = "organisations"
@@ -27,6 +29,8 @@ PRACTICE_EXAMPLES = "practice_examples"
 """The network's practice examples: one document each, with ``municipality`` (the author), ``state``, ``revision``."""
 SYSTEMS = "systems"
 """Connected systems and their grants (municipalities, permissions), by name; revoked ones stay, marked."""
+MEMBER_KEYS = "member_keys"
+"""Per member: the data key their personal data is sealed with on the topics; erasure leaves a tombstone."""
 OUTBOX_COLLECTIONS = (MEMBERS, FIGURES, HOURS, MUNICIPALITIES)
 """The collections whose documents carry an outbox (``hours`` for entries written before the
 figures carried their facts; ``municipalities`` for their profiles)."""
@@ -51,6 +55,7 @@ class Repository:
         self.inbox: AsyncCollection[Doc] = db[INBOX]
         self.practice_examples: AsyncCollection[Doc] = db[PRACTICE_EXAMPLES]
         self.systems: AsyncCollection[Doc] = db[SYSTEMS]
+        self.member_keys: AsyncCollection[Doc] = db[MEMBER_KEYS]
 
     async def ensure_indexes(self) -> None:
         """Create the indexes the queries use."""
@@ -328,6 +333,58 @@ class Repository:
         async for doc in self.members.find({"municipality": ags, "erased": True}, {"erased_marks": 1}):
             found.update(doc.get("erased_marks") or [])
         return found
+
+    # -- member keys (crypto-shredding) ------------------------------------------------------------
+
+    async def create_member_keys(
+        self, member_ids: Sequence[str], *, now: Any, chunk: int = 1000
+    ) -> dict[str, MemberKey]:
+        """Give each member without a key (and without a key tombstone) a fresh one; return the keys it created."""
+        created: dict[str, MemberKey] = {}
+        ids = list(dict.fromkeys(member_ids))
+        for start in range(0, len(ids), chunk):
+            keys = {m: MemberKey.new() for m in ids[start : start + chunk]}
+            docs = [{"_id": m, "kid": k.kid, "key": Binary(k.secret), "created_at": now} for m, k in keys.items()]
+            try:
+                await self.member_keys.insert_many(docs, ordered=False)
+                taken: set[str] = set()
+            except BulkWriteError as exc:  # those that have a key (or a tombstone) keep it
+                errors = exc.details.get("writeErrors", [])
+                if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                    raise
+                taken = {docs[e["index"]]["_id"] for e in errors}
+            created.update({m: k for m, k in keys.items() if m not in taken})
+        return created
+
+    async def member_keys_of(self, member_ids: Sequence[str], *, chunk: int = 1000) -> dict[str, MemberKey | None]:
+        """Return the key of each member that has one; None for a shredded one; absent when unknown."""
+        found: dict[str, MemberKey | None] = {}
+        ids = list(dict.fromkeys(member_ids))
+        for start in range(0, len(ids), chunk):
+            async for doc in self.member_keys.find({"_id": {"$in": ids[start : start + chunk]}}):
+                key = doc.get("key")
+                found[doc["_id"]] = MemberKey(kid=doc["kid"], secret=bytes(key)) if key else None
+        return found
+
+    async def shred_member_key(self, member_id: str, *, now: Any) -> None:
+        """Replace a member's key with a tombstone (kept, so nothing can give them a key again)."""
+        await self.member_keys.update_one(
+            {"_id": member_id, "key": {"$exists": True}},
+            {"$set": {"shredded_at": now}, "$unset": {"key": "", "kid": ""}},
+        )
+        await insert_new(self.member_keys, [{"_id": member_id, "shredded_at": now}])
+
+    async def erasures_awaiting_purge(self, *, limit: int = 10_000) -> list[Doc]:
+        """Return the tombstones whose inbound records and dead letters are not purged yet."""
+        query = {"erased": True, "erasure.inbound_purged_at": None}
+        return await self.members.find(query, {"_id": 1}).limit(limit).to_list(None)
+
+    async def mark_inbound_purged(self, member_ids: Sequence[str], *, at: Any) -> None:
+        """Record that a purge which began after these erasures finished."""
+        if member_ids:
+            await self.members.update_many(
+                {"_id": {"$in": list(member_ids)}, "erased": True}, {"$set": {"erasure.inbound_purged_at": at}}
+            )
 
     async def record_confirmation(self, ags: str, member_id: str, service: str, at: Any) -> bool:
         """Record a service's erasure confirmation; return False when no such tombstone exists."""

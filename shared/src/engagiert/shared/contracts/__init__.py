@@ -12,6 +12,7 @@ from engagiert.shared.contracts.members import (
     Juleica,
     MemberConsentChanged,
     MemberErased,
+    MemberPersonal,
     MemberRegistered,
     MemberSnapshot,
     MemberStatusChanged,
@@ -19,6 +20,9 @@ from engagiert.shared.contracts.members import (
     MunicipalityProfile,
     MunicipalityProfileChanged,
     PostalAddress,
+    SealedMemberSnapshot,
+    open_snapshot,
+    seal_snapshot,
 )
 from engagiert.shared.contracts.notifications import (
     DeliveryFailed,
@@ -71,6 +75,7 @@ __all__ = [
     "Juleica",
     "MemberConsentChanged",
     "MemberErased",
+    "MemberPersonal",
     "MemberRegistered",
     "MemberSnapshot",
     "MemberStatusChanged",
@@ -85,7 +90,10 @@ __all__ = [
     "RecognitionEventScheduled",
     "RegisterMember",
     "ReportHours",
+    "SealedMemberSnapshot",
     "WithdrawConsent",
     "event_types",
     "model_for",
+    "open_snapshot",
+    "seal_snapshot",
 ]

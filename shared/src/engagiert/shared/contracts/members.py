@@ -4,6 +4,12 @@
 consumer builds its read model by upserting and never asks the registry. ``revision`` grows
 with every change of the member: a consumer ignores a snapshot older than the one it holds.
 Contact data travels here because notifications needs it; events must drop it.
+
+The registry writes the personal part of a snapshot (names, birth date, contact, external
+references) sealed with the member's own key (:class:`SealedMemberSnapshot`, see
+:mod:`engagiert.shared.shredding`): erasure shreds the key, and every copy of the snapshot on the
+topic becomes unreadable. The plaintext form (:class:`MemberSnapshot`) is still accepted from
+records written before sealing began; the registry no longer writes it.
 The municipality's profile (``municipality.profile-changed``, keyed by its AGS) travels here too:
 notifications, which consumes this topic, signs its letters with it.
 """
@@ -15,7 +21,7 @@ from typing import ClassVar, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field
 
-from engagiert.shared import topics
+from engagiert.shared import shredding, topics
 from engagiert.shared.contracts.base import (
     Ags,
     Channel,
@@ -109,13 +115,84 @@ class MemberSnapshot(_Part):
     totals: HoursTotals = Field(default_factory=HoursTotals)
 
 
+PERSONAL_FIELD = "personal"
+"""The field name a snapshot's sealed personal part is bound to (associated data)."""
+
+
+class MemberPersonal(_Part):
+    """The personal part of a member snapshot: what is sealed with the member's key."""
+
+    given_name: str
+    family_name: str
+    date_of_birth: date | None = None
+    contact: Contact = Field(default_factory=Contact)
+    external_refs: list[ExternalRef] = Field(default_factory=list)
+
+
+class SealedMemberSnapshot(_Part):
+    """A member snapshot whose personal part is sealed with the member's key (crypto-shredding)."""
+
+    member_id: EntityId
+    municipality: Ags
+    revision: int = Field(ge=1)
+    language: Language = "de"
+    status: MemberStatus = "active"
+    consent: Consent = Field(default_factory=Consent)
+    engagements: list[Engagement] = Field(default_factory=list)
+    juleica: Juleica = Field(default_factory=Juleica)
+    totals: HoursTotals = Field(default_factory=HoursTotals)
+    personal: shredding.Sealed = Field(
+        description="MemberPersonal as JSON, sealed with the member's key (AES-256-GCM, AAD member/municipality/"
+        "'personal'); unreadable once the member is erased"
+    )
+
+    def open(self, key: shredding.MemberKey | None) -> MemberSnapshot:
+        """Return the whole snapshot; KeyShredded when the key is gone, SealBroken when it does not open."""
+        raw = shredding.open_sealed(
+            key, self.personal, member_id=self.member_id, municipality=self.municipality, field=PERSONAL_FIELD
+        )
+        personal = MemberPersonal.model_validate_json(raw)
+        # Both parts are validated models already: put them together without validating again.
+        fields = {name: getattr(self, name) for name in _CLEAR_FIELDS}
+        fields.update({name: getattr(personal, name) for name in _PERSONAL_FIELDS})
+        return MemberSnapshot.model_construct(**fields)
+
+
+_PERSONAL_FIELDS = frozenset(MemberPersonal.model_fields)
+_CLEAR_FIELDS = frozenset(SealedMemberSnapshot.model_fields) - {"personal"}
+
+
+def seal_snapshot(snapshot: MemberSnapshot, key: shredding.MemberKey) -> SealedMemberSnapshot:
+    """Return ``snapshot`` with its personal part sealed with the member's key."""
+    sealed = shredding.seal(
+        key,
+        snapshot.model_dump_json(include=set(_PERSONAL_FIELDS)).encode(),
+        member_id=snapshot.member_id,
+        municipality=snapshot.municipality,
+        field=PERSONAL_FIELD,
+    )
+    # The snapshot is validated already: its clear fields move over as they are.
+    return SealedMemberSnapshot.model_construct(
+        **{name: getattr(snapshot, name) for name in _CLEAR_FIELDS}, personal=sealed
+    )
+
+
+AnySnapshot = SealedMemberSnapshot | MemberSnapshot
+"""What a member fact carries: sealed (what the registry writes) or plaintext (older records)."""
+
+
+def open_snapshot(member: AnySnapshot, key: shredding.MemberKey | None) -> MemberSnapshot:
+    """Return the plaintext snapshot; KeyShredded when a sealed one's key is gone."""
+    return member if isinstance(member, MemberSnapshot) else member.open(key)
+
+
 class MemberRegistered(EventData):
     """A member was registered."""
 
     TYPE: ClassVar[str] = "de.engagiert.member.registered.v1"
     TOPIC: ClassVar[str] = topics.REGISTRY_MEMBERS
 
-    member: MemberSnapshot
+    member: AnySnapshot
 
     def partition_key(self) -> str:
         """Return the member id."""
@@ -128,7 +205,7 @@ class MemberUpdated(EventData):
     TYPE: ClassVar[str] = "de.engagiert.member.updated.v1"
     TOPIC: ClassVar[str] = topics.REGISTRY_MEMBERS
 
-    member: MemberSnapshot
+    member: AnySnapshot
     changed: list[str] = Field(default_factory=list, description="top-level fields that changed")
 
     def partition_key(self) -> str:

@@ -41,12 +41,15 @@ def only_test_systems(run: str) -> str:
 async def fresh_registry(bootstrap: str, *, group: str, run: str) -> dict[str, str]:
     """Prepare a test registry process with consumer group ``group``: return the variables that isolate it.
 
-    Its groups start where the operators' channel and the erasure confirmations end now, and it
-    consumes only the connected systems named ``test-<run>-...`` (see :func:`only_test_systems`).
+    Its groups start where the operators' channel and the erasure confirmations end now, it
+    consumes only the connected systems named ``test-<run>-...`` (see :func:`only_test_systems`),
+    and it does not purge the shared inbound topics after an erasure (only the stack's registry
+    does; a test that purges points the registry at topics of its own and sets
+    ``REGISTRY_PURGE_INBOUND_RECORDS=true`` again).
     """
     await skip_history(bootstrap, group, [topics.REGISTRY_INBOUND])
     await skip_history(bootstrap, f"{group}-confirmations", [topics.REGISTRY_ERASURE_CONFIRMATIONS])
-    return {"REGISTRY_SYSTEMS_PATTERN": only_test_systems(run)}
+    return {"REGISTRY_SYSTEMS_PATTERN": only_test_systems(run), "REGISTRY_PURGE_INBOUND_RECORDS": "false"}
 
 
 async def skip_history(bootstrap: str, group_id: str, topics: Sequence[str]) -> None:

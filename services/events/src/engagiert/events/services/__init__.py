@@ -16,6 +16,7 @@ from engagiert.events.services.member_read_model import MemberReadModel
 from engagiert.events.services.recognition_events import EventCreate, EventUpdate, RecognitionEvents
 from engagiert.events.services.rsvp import Rsvp
 from engagiert.shared.figures import NetworkCache
+from engagiert.shared.shredding import MemberKeys
 
 __all__ = [
     "EventCreate",
@@ -45,6 +46,7 @@ class EventsService:
         notify: Callable[[], None] = no_nudge,
         clock: Callable[[], datetime] = utc_now,
         figures_cache: NetworkCache | None = None,
+        keys: MemberKeys | None = None,
     ) -> None:
         self.repo = repo
         self.invitation_mails = InvitationMails(repo=repo, settings=settings, notify=notify, clock=clock)
@@ -65,7 +67,13 @@ class EventsService:
             repo=repo, settings=settings, notify=notify, clock=clock, network_cache=figures_cache or NetworkCache(0)
         )
         self.member_read_model = MemberReadModel(
-            repo=repo, settings=settings, notify=notify, clock=clock, honours=self.honours, rsvp=self.rsvp
+            repo=repo,
+            settings=settings,
+            notify=notify,
+            clock=clock,
+            honours=self.honours,
+            rsvp=self.rsvp,
+            keys=keys,
         )
 
     async def run_due_work(self) -> dict[str, int]:

@@ -13,6 +13,7 @@ from engagiert.events.repository import HOURS_PENDING, Doc
 from engagiert.events.services.common import UseCases
 from engagiert.events.services.honours import Honours
 from engagiert.events.services.rsvp import Rsvp
+from engagiert.shared import shredding
 from engagiert.shared.contracts import (
     ConfirmErasure,
     EngagementEnded,
@@ -20,6 +21,7 @@ from engagiert.shared.contracts import (
     HoursRecorded,
     MemberErased,
     MemberRegistered,
+    MemberSnapshot,
     MemberStatusChanged,
     MemberUpdated,
     MunicipalityProfileChanged,
@@ -27,6 +29,7 @@ from engagiert.shared.contracts import (
 from engagiert.shared.envelope import Envelope
 from engagiert.shared.logging import get_logger
 from engagiert.shared.messaging.outbox import with_outbox
+from engagiert.shared.messaging.sealed import open_snapshots
 
 log = get_logger(__name__)
 
@@ -37,6 +40,19 @@ class MemberReadModel(UseCases):
 
     honours: Honours
     rsvp: Rsvp
+    keys: shredding.MemberKeys | None = None
+
+    async def open_snapshots(self, events: Sequence[Envelope[Any]]) -> dict[str, MemberSnapshot | None]:
+        """Return each member fact's snapshot opened with the member's key (None: the member was erased)."""
+        if self.keys is None:
+            self.keys = self.settings.member_keys()
+        return await open_snapshots(events, self.keys)
+
+    def forget_keys(self, member_ids: Sequence[str]) -> None:
+        """Drop erased members' cached keys."""
+        if self.keys is not None:
+            for m in member_ids:
+                self.keys.forget(m)
 
     async def apply_member_events(self, events: Sequence[Envelope[Any]]) -> None:
         """Apply a batch of registry facts idempotently (revision guards, entry ids) and propose honours."""
@@ -45,9 +61,12 @@ class MemberReadModel(UseCases):
             await self.repo.put_municipality_if_newer(municipality_fields(profile))
         if profiles:
             events = [env for env in events if not isinstance(env.data, MunicipalityProfileChanged)]
+        opened = await self.open_snapshots(events)
         touched: dict[str, str] = {}
         for env in events:
             data = env.data
+            if env.id in opened and opened[env.id] is None:
+                continue
             member_id = data.member.member_id if isinstance(data, MemberRegistered | MemberUpdated) else data.member_id
             muni = data.member.municipality if isinstance(data, MemberRegistered | MemberUpdated) else data.municipality
             touched[member_id] = muni
@@ -61,7 +80,9 @@ class MemberReadModel(UseCases):
         for env in events:
             data = env.data
             if isinstance(data, MemberRegistered | MemberUpdated):
-                snap = data.member
+                snap = opened[env.id]
+                if snap is None:
+                    continue  # its key is shredded: the member was erased
                 ops.append(
                     UpdateOne(
                         {
@@ -116,6 +137,7 @@ class MemberReadModel(UseCases):
         for member_id, muni, event_id in erased:
             await self._erase(member_id, muni, event_id)
         erased_ids = {m for m, _, _ in erased}
+        self.forget_keys(list(erased_ids))
         await self.honours.propose_honours([m for m in touched if m not in erased_ids])
 
     async def _apply_hours(self, facts: Sequence[HoursRecorded]) -> None:

@@ -52,7 +52,7 @@ class Notifications:
         return cls(
             repo=repo,
             settings=settings,
-            contacts=Contacts(repo=repo, settings=settings, on_outbox=on_outbox),
+            contacts=Contacts(repo=repo, settings=settings, on_outbox=on_outbox, keys=settings.member_keys()),
             requests=Requests(repo=repo, wake=sender.wake),
             sender=sender,
             deliveries=DeliveryLog(repo=repo, wake=sender.wake),

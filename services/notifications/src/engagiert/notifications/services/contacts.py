@@ -21,6 +21,8 @@ from engagiert.shared.contracts import (
 )
 from engagiert.shared.envelope import Envelope, make_record
 from engagiert.shared.logging import get_logger
+from engagiert.shared.messaging.sealed import open_snapshots
+from engagiert.shared.shredding import MemberKeys
 
 log = get_logger(__name__)
 
@@ -33,16 +35,24 @@ class Contacts:
     settings: NotificationsSettings
     on_outbox: Any = None
     """Called after a write that added outbox entries (``runtime.relay.notify``)."""
+    keys: MemberKeys | None = None
+    """Fetches members' keys from the registry (snapshots are sealed); from the settings when not given."""
 
     async def apply_member_events(self, events: Sequence[Envelope[Any]]) -> None:
         """Apply member facts to the contacts read model, in order, each once (revisions guard)."""
+        if self.keys is None:
+            self.keys = self.settings.member_keys()
+        opened = await open_snapshots(events, self.keys)
         for env in events:
             data = env.data
             if isinstance(data, MemberRegistered | MemberUpdated):
-                doc = domain.contact_from_snapshot(data.member)
+                snap = opened[env.id]
+                if snap is None:
+                    continue  # the member's key is shredded: they were erased
+                doc = domain.contact_from_snapshot(snap)
                 if not await self.repo.insert_contact(doc):
                     fields = {k: v for k, v in doc.items() if k not in ("_id", "revision")}
-                    await self.repo.update_contact_if_newer(data.member.member_id, data.member.revision, fields)
+                    await self.repo.update_contact_if_newer(snap.member_id, snap.revision, fields)
             elif isinstance(data, MemberStatusChanged):
                 await self.repo.update_contact_if_newer(data.member_id, data.revision, {"status": data.status})
             elif isinstance(data, MemberConsentChanged):
@@ -50,6 +60,7 @@ class Contacts:
                 await self.repo.update_contact_if_newer(data.member_id, data.revision, {"consent_channels": channels})
             elif isinstance(data, MemberErased):
                 await self.erase(data, event_id=env.id)
+                self.keys.forget(data.member_id)
             elif isinstance(data, MunicipalityProfileChanged):
                 # The municipality's profile signs its letters (staff's branding settings win over it).
                 await self.repo.put_profile_if_newer(data.profile.model_dump(mode="json"))

@@ -9,6 +9,7 @@ from engagiert.registry.api import (
     figures,
     hours,
     import_export,
+    keys,
     members,
     municipalities,
     organisations,
@@ -27,6 +28,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     practice_examples.router,
     figures.router,
     systems.router,
+    keys.router,
 )
 """The routers in the order the app includes them."""
 

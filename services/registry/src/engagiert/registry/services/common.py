@@ -9,9 +9,10 @@ from datetime import UTC, date, datetime
 from engagiert.registry import domain
 from engagiert.registry.domain import HoursEntry, RunningFigures
 from engagiert.registry.repository import Doc, Repository
-from engagiert.shared.contracts import Engagement
+from engagiert.shared.contracts import Engagement, MemberSnapshot, SealedMemberSnapshot, seal_snapshot
 from engagiert.shared.contracts.base import EventData
 from engagiert.shared.envelope import OutgoingRecord, make_record
+from engagiert.shared.shredding import MemberKey
 
 
 class NotFound(Exception):
@@ -68,6 +69,25 @@ class UseCases:
     def erased_marks(self, ags: str, keys: list[str]) -> list[str]:
         """Return the salted hashes of identity keys in ``ags``."""
         return domain.erased_marks(ags, keys, salt=self.erasure_salt)
+
+    async def member_keys(self, member_ids: Sequence[str]) -> dict[str, MemberKey]:
+        """Return the keys of members, creating the missing ones; NotFound for a member whose key was shredded."""
+        created = await self.repo.create_member_keys(list(member_ids), now=self.clock())
+        found: dict[str, MemberKey | None] = dict(created)
+        if missing := [m for m in member_ids if m not in created]:
+            found.update(await self.repo.member_keys_of(missing))
+        keys: dict[str, MemberKey] = {}
+        for m in member_ids:
+            key = found.get(m)
+            if key is None:
+                raise NotFound(m)  # erased: nothing of theirs is written again
+            keys[m] = key
+        return keys
+
+    @staticmethod
+    def sealed(snapshot: MemberSnapshot, key: MemberKey) -> SealedMemberSnapshot:
+        """Return the snapshot as it goes on the topic: its personal part sealed with the member's key."""
+        return seal_snapshot(snapshot, key)
 
     def _record(self, data: EventData) -> OutgoingRecord:
         """Return the record of a fact, with the municipality extension (snapshots carry it inside)."""

@@ -33,6 +33,7 @@ class Erasure(UseCases):
                 break
         else:
             raise InvalidChange("the member changed too often meanwhile; try again")
+        await self.repo.shred_member_key(member_id, now=now)  # every sealed copy on the topics is unreadable now
         await self.repo.delete_hours_of(member_id)
         self.notify()
         log.info("member_erased", municipality=ags, member_id=member_id)
@@ -66,12 +67,18 @@ class Erasure(UseCases):
         erasure = doc.get("erasure") or {}
         confirmations = erasure.get("confirmations") or {}
         expected = ("events", "notifications")
+        keys = await self.repo.member_keys_of([member_id])
+        if keys.get(member_id) is not None or member_id not in keys:
+            await self.repo.shred_member_key(member_id, now=self.clock())  # a crash came between erasure and shred
+        purged = erasure.get("inbound_purged_at")
         return {
             "member_id": member_id,
             "municipality": ags,
             "erased_at": erasure.get("erased_at"),
             "confirmations": {s: confirmations.get(s) for s in expected},
-            "complete": all(confirmations.get(s) for s in expected),
+            "key_shredded": True,
+            "inbound_purged_at": purged,
+            "complete": all(confirmations.get(s) for s in expected) and purged is not None,
         }
 
     async def confirm_erasure(self, cmd: ConfirmErasure) -> None:

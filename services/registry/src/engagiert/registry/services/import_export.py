@@ -21,6 +21,7 @@ from engagiert.registry.services.municipalities import Municipalities
 from engagiert.shared.csvfiles import CsvDialect, restore_cell, write_csv
 from engagiert.shared.envelope import OutgoingRecord
 from engagiert.shared.logging import get_logger
+from engagiert.shared.shredding import MemberKey
 
 log = get_logger(__name__)
 
@@ -173,12 +174,27 @@ class ImportExport(UseCases):
                     now=now,
                 )
                 doc["import_key"] = key
-                docs.append((doc, self.members.registered_records(doc, self.members.fresh_totals(doc))))
+                docs.append((doc, []))
             return docs, len(fresh)
 
         docs, fresh_count = await asyncio.to_thread(prepare)
         if dry_run or report.error_count:
             return report
+        # Keys first (a member's records are sealed with it), then the records, in the worker thread too.
+        ids = [doc["_id"] for doc, _ in docs]
+        keys: dict[str, MemberKey | None] = dict(await self.repo.create_member_keys(ids, now=now))
+        if missing := [m for m in ids if m not in keys]:  # ids that had a key (or a tombstone) already
+            keys.update(await self.repo.member_keys_of(missing))
+
+        def seal_all() -> list[tuple[Doc, Sequence[OutgoingRecord]]]:
+            m = self.members
+            return [
+                (doc, m.registered_records(doc, m.fresh_totals(doc), key))
+                for doc, _ in docs
+                if (key := keys.get(doc["_id"])) is not None  # a shredded id is never used again
+            ]
+
+        docs = await asyncio.to_thread(seal_all)
         report.created = await self.repo.insert_members(docs)
         report.skipped_existing += fresh_count - report.created
         await asyncio.to_thread(docs.clear)  # freed in the thread, not on the event loop

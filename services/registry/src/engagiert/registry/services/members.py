@@ -31,6 +31,7 @@ from engagiert.shared.contracts import (
 from engagiert.shared.contracts.base import Channel, EventData
 from engagiert.shared.envelope import OutgoingRecord
 from engagiert.shared.logging import get_logger
+from engagiert.shared.shredding import MemberKey
 
 log = get_logger(__name__)
 
@@ -127,7 +128,8 @@ class Members(UseCases):
             now=now,
         )
         figures = self.fresh_totals(doc)
-        if not await self.repo.insert_member(doc, self.registered_records(doc, figures)):
+        key = (await self.member_keys([doc["_id"]]))[doc["_id"]]
+        if not await self.repo.insert_member(doc, self.registered_records(doc, figures, key)):
             raise DuplicateMember(doc["_id"])
         self.notify()
         log.info("member_registered", municipality=ags, member_id=doc["_id"], previously_erased=allow_previously_erased)
@@ -137,9 +139,9 @@ class Members(UseCases):
         """Return the figures of a member who has no hours yet."""
         return domain.totals([], engagements_of(doc), today=self.clock().date())
 
-    def registered_records(self, doc: Doc, figures: HoursTotals) -> list[OutgoingRecord]:
-        """Return the records of a new member: MemberRegistered and its engagements started (and ended)."""
-        records = [self._record(MemberRegistered(member=domain.snapshot(doc, figures)))]
+    def registered_records(self, doc: Doc, figures: HoursTotals, key: MemberKey) -> list[OutgoingRecord]:
+        """Return the records of a new member: MemberRegistered (sealed) and its engagements started (and ended)."""
+        records = [self._record(MemberRegistered(member=self.sealed(domain.snapshot(doc, figures), key)))]
         for e in engagements_of(doc):
             records.append(
                 self._record(EngagementStarted(member_id=doc["_id"], municipality=doc["municipality"], engagement=e))
@@ -211,7 +213,9 @@ class Members(UseCases):
                 for e in ended
                 if e.until is not None
             ]
-            records.append(self._record(MemberUpdated(member=domain.snapshot(after, figures), changed=changed)))
+            key = (await self.member_keys([member_id]))[member_id]
+            sealed = self.sealed(domain.snapshot(after, figures), key)
+            records.append(self._record(MemberUpdated(member=sealed, changed=changed)))
             set_fields = {k: after[k] for k in (*changed, *domain.derived_keys(after).keys())}
             set_fields.update(revision=revision, updated_at=self.clock())
             if "consent" in changed:  # kept beside consent, never published: what only staff may grant again
