@@ -403,7 +403,7 @@ async def test_a_user_of_two_municipalities_switches_between_them(platform: Plat
     await expect(page.get_by_role("heading", level=1)).to_have_text("Kommune wählen")
     await page.get_by_role("link", name="Bielefeld").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Anlaufstelle Bielefeld")
-    await page.get_by_label("Kommune").select_option(PADERBORN)
+    await page.get_by_label("Kommune", exact=True).select_option(PADERBORN)
     await page.get_by_role("button", name="Wechseln").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Anlaufstelle Paderborn")
     await page.close()
