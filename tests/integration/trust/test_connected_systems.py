@@ -36,6 +36,7 @@ from engagiert.shared.testing import (
     StackEndpoints,
     auth_header,
     consume_until,
+    create_test_topics,
     eventually,
     fresh_registry,
 )
@@ -57,6 +58,10 @@ def trust(stack: StackEndpoints) -> Iterator[dict[str, Any]]:
     run = uuid.uuid4().hex[:8]
     db, group = f"trust_registry_{run}", f"trust-registry-{run}"
     isolation = asyncio.run(fresh_registry(stack.kafka_bootstrap_servers, group=group, run=run))
+    # The stack's own events and notifications (after `make up`) confirm every erasure they see on
+    # the shared member topic, this registry's too: it reads confirmations from a topic of its own,
+    # which nobody writes, so the forged confirmation's refusal is all the test sees.
+    confirmations = asyncio.run(create_test_topics(stack.kafka_bootstrap_servers, "test.trust-confirmations"))
     env = {
         **stack.env(),
         "ENVIRONMENT": "test",
@@ -64,6 +69,7 @@ def trust(stack: StackEndpoints) -> Iterator[dict[str, Any]]:
         "REGISTRY_MONGODB_DATABASE": db,
         "REGISTRY_CONSUMER_GROUP": group,
         **isolation,  # only this module's systems: other tests' systems are not this registry's business
+        "REGISTRY_CONFIRMATIONS_TOPIC": confirmations,
         "REGISTRY_KAFKA_METADATA_MAX_AGE_MS": "2000",
     }
     proc = ServiceProcess("engagiert.registry.main", env=env).start(wait_ready=90)
