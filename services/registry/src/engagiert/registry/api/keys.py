@@ -30,7 +30,19 @@ def _authorise(request: Request, authorization: str | None) -> None:
         raise Problem(401, "Invalid token", "member keys are for the platform's services only")
 
 
-@router.post("/member-keys", summary="Return members' data keys (services only; erased members have none)")
+UNAUTHORISED = {
+    401: {
+        "description": "Not the platform services' token (MEMBER_KEYS_TOKEN)",
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+}
+
+
+@router.post(
+    "/member-keys",
+    summary="Return members' data keys (services only; erased members have none)",
+    responses=UNAUTHORISED,  # type: ignore[arg-type]
+)
 async def member_keys(
     body: KeysRequest,
     request: Request,
