@@ -94,3 +94,47 @@ async def test_ne_and_nin_through_an_array_of_documents_mean_no_element_matches(
     doc = await coll.find_one({"_id": "m1"})
     assert doc is not None
     assert [h["entry_id"] for h in doc["hours"]] == ["e1", "e2"]
+
+
+async def test_equality_on_indexed_fields_selects_exactly_and_uses_an_index(fresh_db: Any) -> None:
+    """Indexed fields: scalars, arrays holding the value, dotted paths, booleans, numbers, as MongoDB answers.
+
+    On the local stack's FerretDB each index gets a GIN index beside it (deploy/local/ferretdb/
+    containment-index.patch), so PostgreSQL answers the pushed-down containment from an index
+    instead of scanning the table; dropping the index drops both, and creating it again works.
+    """
+    coll = fresh_db["docs"]
+    await coll.create_index([("status", 1), ("n", 1)], name="status_n")
+    await coll.create_index([("flag", 1)], name="flag")
+    await coll.create_index([("sub.k", 1)], name="sub_k")
+    await coll.insert_many(
+        [
+            {"_id": "a", "status": "queued", "flag": True, "sub": {"k": "v1"}, "n": 1},
+            {"_id": "b", "status": ["sent", "queued"], "flag": False, "sub": {"k": ["v1", "v2"]}, "n": 2},
+            {"_id": "c", "status": "sent", "flag": [True], "sub": {"k": "v2"}, "n": 1},
+            {"_id": "d", "status": {"queued": 1}, "sub": "v1", "n": 1.0},
+            *({"_id": f"x{i:04d}", "status": "sent", "flag": False, "n": 9} for i in range(3000)),
+        ]
+    )
+
+    async def ids(filter_: dict[str, Any]) -> list[str]:
+        return sorted(str(d["_id"]) for d in await coll.find(filter_).to_list(None) if not d["_id"].startswith("x"))
+
+    assert await ids({"status": "queued"}) == ["a", "b"]
+    assert await ids({"status": "queued", "n": 1}) == ["a"]
+    assert await ids({"status": {"$eq": "sent"}}) == ["b", "c"]
+    assert await ids({"flag": True}) == ["a", "c"]
+    assert await ids({"sub.k": "v1"}) == ["a", "b"]
+    assert await ids({"sub.k": "v2"}) == ["b", "c"]
+    assert await ids({"n": 1}) == ["a", "c", "d"]
+    assert await ids({"status": "absent"}) == []
+
+    explain = await fresh_db.command("explain", {"find": "docs", "filter": {"flag": True}})
+    if "filterPushdown" in explain:  # FerretDB: PostgreSQL's plan
+        plan = str(explain["queryPlanner"])
+        assert "Index Scan" in plan, plan
+        assert "Seq Scan" not in plan, plan
+    await coll.drop_index("flag")
+    assert await ids({"flag": True}) == ["a", "c"]
+    await coll.create_index([("flag", 1)], name="flag")
+    assert await ids({"flag": True}) == ["a", "c"]
