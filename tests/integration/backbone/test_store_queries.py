@@ -129,11 +129,15 @@ async def test_equality_on_indexed_fields_selects_exactly_and_uses_an_index(fres
     assert await ids({"n": 1}) == ["a", "c", "d"]
     assert await ids({"status": "absent"}) == []
 
-    explain = await fresh_db.command("explain", {"find": "docs", "filter": {"flag": True}})
-    if "filterPushdown" in explain:  # FerretDB: PostgreSQL's plan
-        plan = str(explain["queryPlanner"])
-        assert "Index Scan" in plan, plan
-        assert "Seq Scan" not in plan, plan
+    assert await ids({"status": {"$in": ["queued", "absent"]}}) == ["a", "b"]
+    assert await ids({"sub.k": {"$in": ["v2"]}, "n": {"$in": [1, 2]}}) == ["b", "c"]
+
+    for filter_ in ({"flag": True}, {"status": {"$in": ["queued", "absent"]}}):
+        explain = await fresh_db.command("explain", {"find": "docs", "filter": filter_})
+        if "filterPushdown" in explain:  # FerretDB: PostgreSQL's plan
+            plan = str(explain["queryPlanner"])
+            assert "Index Scan" in plan, (filter_, plan)
+            assert "Seq Scan" not in plan, (filter_, plan)
     await coll.drop_index("flag")
     assert await ids({"flag": True}) == ["a", "c"]
     await coll.create_index([("flag", 1)], name="flag")
