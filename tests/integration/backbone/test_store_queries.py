@@ -142,3 +142,40 @@ async def test_equality_on_indexed_fields_selects_exactly_and_uses_an_index(fres
     assert await ids({"flag": True}) == ["a", "c"]
     await coll.create_index([("flag", 1)], name="flag")
     assert await ids({"flag": True}) == ["a", "c"]
+
+
+async def test_date_ranges_select_exactly_what_mongodb_selects(fresh_db: Any) -> None:
+    """``$lt``/``$lte``/``$gt``/``$gte`` with a date: dates, arrays of dates, other types and missing fields.
+
+    The local stack's FerretDB lets PostgreSQL pre-select date ranges (pushdown.patch; jsonb orders
+    numbers, which hold the dates, among other types), so the superset it selects must keep every
+    match: arrays holding a date in range, equal bounds.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    coll = fresh_db["docs"]
+    await coll.create_index([("status", 1), ("at", 1)], name="due")
+    t0 = datetime(2026, 12, 5, 17, 0, tzinfo=UTC)
+    await coll.insert_many(
+        [
+            {"_id": "early", "status": "queued", "at": t0 - timedelta(days=1)},
+            {"_id": "equal", "status": "queued", "at": t0},
+            {"_id": "late", "status": "queued", "at": t0 + timedelta(minutes=1)},
+            {"_id": "array", "status": "queued", "at": [t0 + timedelta(days=9), t0 - timedelta(days=9)]},
+            {"_id": "number", "status": "queued", "at": 5},
+            {"_id": "text", "status": "queued", "at": "2026-12-01"},
+            {"_id": "none", "status": "queued", "at": None},
+            {"_id": "missing", "status": "queued"},
+            {"_id": "sent", "status": "sent", "at": t0 - timedelta(days=1)},
+        ]
+    )
+
+    async def ids(filter_: dict[str, Any]) -> list[str]:
+        return sorted(d["_id"] for d in await coll.find(filter_).to_list(None))
+
+    assert await ids({"status": "queued", "at": {"$lte": t0}}) == ["array", "early", "equal"]
+    assert await ids({"status": "queued", "at": {"$lt": t0}}) == ["array", "early"]
+    assert await ids({"status": "queued", "at": {"$gt": t0}}) == ["array", "late"]
+    assert await ids({"status": "queued", "at": {"$gte": t0}}) == ["array", "equal", "late"]
+    assert await ids({"at": {"$gte": t0 - timedelta(days=1), "$lt": t0}}) == ["array", "early", "sent"]
+    assert await ids({"at": {"$gt": t0 + timedelta(days=30)}}) == []
