@@ -403,7 +403,8 @@ check_kafka_logging() {
 # gives every index a GIN index on the same fields beside its B-tree (containment-index.patch:
 # FerretDB pushes an equality filter down as jsonb containment, `@>`, which a B-tree cannot
 # answer, so every query by an indexed field but _id scanned and decoded the whole table: the
-# relays' pending-flag polls, lookups by member or event), and leaves the leak tracking of
+# relays' pending-flag polls, lookups by member or event; pushdown.patch writes other `$in`s as
+# one containment per value and lets PostgreSQL pre-select date ranges), and leaves the leak tracking of
 # document iterators to debug builds (release-tracking.patch: a stack trace and a finalizer per
 # iterator, 18 % of its CPU under the relay's load).
 FERRETDB_PATCH_DIR=$SCRIPT_DIR/ferretdb
