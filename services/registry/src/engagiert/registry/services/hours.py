@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -69,9 +70,12 @@ class Hours(UseCases):
         for entry_id, member, item, reported_by in batch:
             fresh.setdefault(entry_id, (member, item, reported_by))
         member_ids = list(dict.fromkeys(member["_id"] for member, _, _ in fresh.values()))
-        stored = await self.repo.figures_of(member_ids)
-        pending_ids = [p["id"] for doc in stored.values() for p in doc.get("pending") or []]
-        existing = await self.repo.existing_hours([*fresh, *pending_ids])
+        # Independent reads at once (each is a round trip to the store); the pending entries of the
+        # figures (left by a writer that crashed, rare) are looked up after.
+        stored, existing = await asyncio.gather(self.repo.figures_of(member_ids), self.repo.existing_hours(list(fresh)))
+        pending_ids = [p["id"] for doc in stored.values() for p in doc.get("pending") or [] if p["id"] not in fresh]
+        if pending_ids:
+            existing |= await self.repo.existing_hours(pending_ids)
         figures = await running_figures_of(self.repo, member_ids, stored, today=today)
         pending: dict[str, list[Doc]] = {}
         for member_id in member_ids:
