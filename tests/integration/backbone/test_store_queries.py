@@ -1,9 +1,10 @@
-"""Lookups by ``_id``, ``$in`` and ``$ne`` filters select exactly what MongoDB selects.
+"""Lookups by ``_id``, equality, ``$in``, ``$ne`` and date-range filters select exactly what MongoDB selects.
 
-The local stack's FerretDB lets PostgreSQL pre-select ``_id`` and ``$in`` filters (deploy/local/
-ferretdb/pushdown.patch: by the ``_id`` index, containment elsewhere); these cases pin the
+The local stack's FerretDB lets PostgreSQL pre-select ``_id``, ``$in`` and date-range filters
+(deploy/local/ferretdb/pushdown.patch: by the ``_id`` index, containment elsewhere, jsonb order for
+dates) and answers containment from GIN indexes (containment-index.patch); these cases pin the
 semantics the services rely on: ids of mixed types, array fields, dotted paths, empty lists,
-updates and claims by ``$in``.
+updates and claims by ``$in``, ranges over arrays and other types.
 """
 
 from __future__ import annotations
