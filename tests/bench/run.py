@@ -6,7 +6,7 @@ ceilings, each service's own benchmark, the write-to-read-model latency under a 
 invitations-to-e-mails pipeline, which gets what is left of ``--budget`` (default 570 s; an
 unfinished pipeline is reported as partial), and last the network's figures over generated data
 (``--figures-municipalities`` x ``--figures-members``, see tests/bench/figures.py), outside the
-budget: it takes minutes on FerretDB (the figures in docs/network-figures.md).
+budget: about 80 s on a quiet machine (the figures in docs/network-figures.md).
 
 The terminal shows progress and the table; everything the services and libraries log goes to
 ``bench-results/logs/`` (one file for this process, one per service process). ``bench.json``
