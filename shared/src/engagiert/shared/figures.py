@@ -15,14 +15,16 @@ import re
 import statistics
 import time as clock
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
-from fastapi import Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from engagiert.shared.anonymity import Cell, K, suppress_breakdown, suppress_count, suppress_rate
-from engagiert.shared.csvfiles import CsvDialect, write_csv
+from engagiert.shared.auth import Principal, Reader, require
+from engagiert.shared.csvfiles import CsvDialect, csv_response, write_csv
 from engagiert.shared.problems import Problem
 
 # -- periods --------------------------------------------------------------------------------------
@@ -438,6 +440,79 @@ FormatQuery = Annotated[
 ]
 
 
+# -- the routes -----------------------------------------------------------------------------------
+
+
+NetworkMember = Annotated[Principal, Depends(require("reader"))]
+"""A route parameter: any signed-in member of the network (staff or reader of any municipality, network-admin)."""
+
+
+class FiguresSource(Protocol):
+    """What a service's figures use case offers the routes."""
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """Return the use case's clock."""
+        ...
+
+    async def of_municipality(self, ags: str, period: Period) -> dict[str, Any]:
+        """Return the municipality's own figures (a problem when the caller may not see them)."""
+        ...
+
+    async def of_network(self, period: Period) -> dict[str, Any]:
+        """Return every municipality's figures, anonymised, with the network's quartiles."""
+        ...
+
+
+def figures_router(
+    service: str,
+    source: Callable[..., FiguresSource],
+    *,
+    guard: Callable[[], AbstractAsyncContextManager[None]] = nullcontext,
+) -> APIRouter:
+    """Return the routes of a service's figures: ``/v1/municipalities/{ags}/figures`` and ``/v1/network/figures``.
+
+    ``source`` is a FastAPI dependency giving the service's figures use case; ``guard`` wraps the
+    municipality's call (a service's mapping of its domain errors to problems).
+    """
+    router = APIRouter(tags=["figures"])
+    # (Annotations are strings here, which FastAPI resolves in this module's globals, not in this
+    # function: the dependency on ``source`` is therefore given as a default.)
+
+    @router.get("/v1/municipalities/{ags}/figures", summary=f"A municipality's {service} figures for a year or quarter")
+    async def municipality_figures(
+        ags: str,
+        _p: Reader,
+        figures: FiguresSource = Depends(source),
+        period: Annotated[str | None, PERIOD_QUERY] = None,
+    ) -> dict[str, Any]:
+        parsed = parse_period(period, today=figures.clock().date())
+        async with guard():
+            return await figures.of_municipality(ags, parsed)
+
+    @router.get(
+        "/v1/network/figures",
+        summary=f"Every municipality's {service} figures, anonymised (k=5), with the network's quartiles (JSON or CSV)",
+        responses=CSV_RESPONSE,
+    )
+    async def network_figures(
+        request: Request,
+        _p: NetworkMember,
+        figures: FiguresSource = Depends(source),
+        period: Annotated[str | None, PERIOD_QUERY] = None,
+        format_: FormatQuery = None,
+        dialect: Annotated[CsvDialect, CSV_DIALECT_QUERY] = "excel-de",
+    ) -> Any:
+        parsed = parse_period(period, today=figures.clock().date())
+        answer = await figures.of_network(parsed)
+        if wants_csv(request, format_):
+            body = network_csv(answer, dialect=dialect)
+            return csv_response(body, filename=f"network-figures-{service}-{parsed.label}.csv")
+        return answer
+
+    return router
+
+
 __all__ = [
     "AGE_BANDS",
     "CSV_DIALECT_QUERY",
@@ -451,6 +526,7 @@ __all__ = [
     "Breakdown",
     "Count",
     "Figure",
+    "FiguresSource",
     "FormatQuery",
     "MunicipalityFigures",
     "MunicipalityInfo",
@@ -459,6 +535,7 @@ __all__ = [
     "Rate",
     "age_band",
     "anonymise",
+    "figures_router",
     "main_field",
     "municipality_answer",
     "network_answer",
