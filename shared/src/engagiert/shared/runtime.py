@@ -118,11 +118,13 @@ class ServiceRuntime:
         pattern: str | None = None,
         admit: Admit | None = None,
         contract_topic: str | None = None,
+        max_records: int | None = None,
     ) -> Subscription:
         """Consume ``topic`` (or every topic matching ``pattern``) with ``handler`` (idempotent by event id).
 
         ``admit`` checks each event against the authority of whoever wrote its topic; refused
-        events go to the dead-letter topic as ``not-authorised``.
+        events go to the dead-letter topic as ``not-authorised``. ``max_records`` (default: the
+        service's ``consumer_max_records``) is the most events in one batch.
         """
         sub = Subscription(
             topic=topic,
@@ -131,7 +133,7 @@ class ServiceRuntime:
             admit=admit,
             contract_topic=contract_topic,
             group_id=group_id or self.settings.group_id,
-            max_records=self.settings.consumer_max_records,
+            max_records=max_records or self.settings.consumer_max_records,
             max_attempts=self.settings.consumer_max_attempts,
             backoff_seconds=self.settings.consumer_retry_backoff_seconds,
         )

@@ -126,7 +126,8 @@ async def run(stack: StackEndpoints, size: int = 10_000, history: int = 0) -> di
                     stack, settings.group_id, topic, _reports(ids, size, first=date(2026, 2, 1)), total
                 )
 
-        # The baseline: the same records, consumed by plain aiokafka and bulk-inserted as they come.
+        # The baseline: the same records, consumed by plain aiokafka in batches as large as the
+        # registry's and bulk-inserted as they come.
         scratch = db["scratch"]
         consumer = AIOKafkaConsumer(
             topic,
@@ -141,7 +142,7 @@ async def run(stack: StackEndpoints, size: int = 10_000, history: int = 0) -> di
         done = 0
         try:
             while done < size:
-                batch = await consumer.getmany(timeout_ms=500, max_records=500)
+                batch = await consumer.getmany(timeout_ms=500, max_records=settings.inbound_max_records)
                 docs = [
                     {"_id": f"{r.topic}:{r.partition}:{r.offset}", "value": r.value}
                     for rs in batch.values()

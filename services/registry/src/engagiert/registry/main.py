@@ -55,7 +55,12 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         service: RegistryService = runtime.app.state.registry  # bound once the store is
         return service
 
-    runtime.subscribe(settings.inbound_topic, inbound_handler(registry), contract_topic=topics.REGISTRY_INBOUND)
+    runtime.subscribe(
+        settings.inbound_topic,
+        inbound_handler(registry),
+        contract_topic=topics.REGISTRY_INBOUND,
+        max_records=settings.inbound_max_records,
+    )
     runtime.subscribe(
         "registry.inbound.<system>.v1",
         inbound_handler(registry),
@@ -63,6 +68,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         pattern=settings.systems_pattern,
         admit=systems_admit(registry),
         contract_topic=topics.REGISTRY_INBOUND,
+        max_records=settings.inbound_max_records,
     )
     runtime.subscribe(
         settings.confirmations_topic,
