@@ -308,3 +308,13 @@ def test_certificates_carry_the_holder_and_the_municipality() -> None:
         branding=branding,
     )
     assert "Urkunde" in PdfReader(io.BytesIO(award)).pages[0].extract_text()
+
+
+def test_a_process_that_only_sends_mail_does_not_load_the_pdf_library() -> None:
+    """fpdf2 (with fontTools and Pillow, about 45 MiB) is imported by the first PDF, not by the service's start."""
+    import subprocess
+    import sys
+
+    probe = "import sys, engagiert.notifications.main; print(sorted({'fpdf', 'fontTools'} & set(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
+    assert loaded.stdout.strip() == "[]"

@@ -5,11 +5,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from engagiert.notifications import domain, printing
+from engagiert.notifications import domain
 from engagiert.notifications.domain import utcnow
 from engagiert.notifications.rendering import Renderer, complete_branding, html_with_inline_images
 from engagiert.notifications.repository import Doc, Repository
 from engagiert.shared.contracts.letters import LETTERS
+
+# ``printing`` (fpdf2 with fontTools and Pillow: about 45 MiB of a process) is imported by the
+# methods that lay out a PDF, so a process that only sends e-mail never loads it.
 
 BRANDING_CACHE_SECONDS = 10.0
 """How long a process reuses a municipality's branding; another replica's change shows after this."""
@@ -60,6 +63,8 @@ class Branding:
 
     async def letter_preview(self, municipality: str, name: str, request: domain.PreviewRequest) -> bytes:
         """Return template ``name`` as the printed letter (PDF, DIN 5008) to an example address."""
+        from engagiert.notifications import printing
+
         model = LETTERS.get(name)
         example = model.example().to_params() if model else {}
         member = {"given_name": request.given_name, "family_name": request.family_name}
@@ -80,6 +85,8 @@ class Branding:
 
     async def certificate(self, municipality: str, kind: str, request: domain.CertificateRequest) -> bytes:
         """Return a certificate (``engagementnachweis`` or ``urkunde``) with the municipality's branding (PDF)."""
+        from engagiert.notifications import printing
+
         certificate = printing.Certificate(
             kind=kind,
             **request.model_dump(exclude={"dated"}),
@@ -89,6 +96,8 @@ class Branding:
 
     async def letter_run_pdf(self, municipality: str, run: str) -> bytes | None:
         """Return one PDF with every printed letter of a sender run (for staff to print); None if it has none."""
+        from engagiert.notifications import printing
+
         contents = await self.repo.letters_of_run(municipality, run)
         if not contents:
             return None
