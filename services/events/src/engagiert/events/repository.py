@@ -8,6 +8,7 @@ from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
 
 from engagiert.shared.mongo import bulk_write, insert_new, insert_one_new
@@ -26,6 +27,7 @@ MUNICIPALITIES = "municipalities"
 SEATS_TAKEN = "seats_taken"  # on the event: the seats accepted invitees and their guests hold
 OUTBOX_COLLECTIONS = (MEMBERS, EVENTS, INVITATIONS, HONOURS)
 INSERT_CHUNK = 1000
+MEMBER_BATCH = 500
 
 Doc = dict[str, Any]
 
@@ -110,9 +112,12 @@ class Repository:
         """Return the member documents with these ids."""
         return await self.members.find({"_id": {"$in": list(ids)}}).to_list(None)
 
-    async def members_of(self, municipality: str) -> list[Doc]:
-        """Return every member of a municipality (the criteria are evaluated in the service)."""
-        return await self.members.find({"municipality": municipality}).to_list(None)
+    def members_of(self, municipality: str) -> AsyncCursor[Doc]:
+        """Return a cursor over every member of a municipality (the criteria are evaluated in the service).
+
+        Read in batches of ``MEMBER_BATCH``: a municipality's members with their hours are not held at once.
+        """
+        return self.members.find({"municipality": municipality}, batch_size=MEMBER_BATCH)
 
     # -- recognition events --------------------------------------------------------------------
 

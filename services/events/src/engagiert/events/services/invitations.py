@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from engagiert.events import domain
-from engagiert.events.repository import Doc
+from engagiert.events.repository import INSERT_CHUNK, Doc
 from engagiert.events.services.common import UseCases
 from engagiert.events.services.invitation_mails import InvitationMails
 from engagiert.events.services.recognition_events import RecognitionEvents
@@ -35,8 +36,11 @@ class Invitations(UseCases):
     async def _candidates(self, municipality: str, criteria: domain.InvitationCriteria) -> list[Doc]:
         today = self.clock().date()
         holders = await self.repo.holders(municipality, criteria.honour_kinds) if criteria.honour_kinds else None
-        members = await self.repo.members_of(municipality)
-        found = [m for m in members if domain.matches(m, criteria, today, honour_holders=holders)]
+        found: list[Doc] = []
+        async for member in self.repo.members_of(municipality):
+            if domain.matches(member, criteria, today, honour_holders=holders):
+                # Only what a preview shows is kept: not every member's hours of a large municipality at once.
+                found.append({k: member.get(k) for k in ("_id", "given_name", "family_name")})
         return sorted(found, key=lambda m: m["_id"])
 
     async def preview(self, municipality: str, event_id: str, criteria: domain.InvitationCriteria) -> Doc:
@@ -72,41 +76,16 @@ class Invitations(UseCases):
         seq = max((int(d.get("seq") or 0) for d in existing.values()), default=0)
         invite, wait = domain.split_offers(new_ids, capacity=event["capacity"], offered=offered)
         now = self.clock()
-        docs: list[Doc] = []
-        for member_id in new_ids:
-            seq += 1
-            inv_id = f"{event_id}:{member_id}"
-            waitlisted = len(docs) >= len(invite)
-            issued = InvitationIssued(
-                invitation_id=inv_id,
-                event_id=event_id,
-                municipality=municipality,
-                member_id=member_id,
-                waitlisted=waitlisted,
-                waitlist_position=seq if waitlisted else None,
-            )
-            # Deterministic CloudEvent ids: a repeated or resumed issue cannot request a second mail.
-            records = [self._record(issued, event_id=f"{inv_id}:issued")]
-            if not waitlisted:
-                records.append(self.mails.invitation_request(event, inv_id, member_id, "invitation"))
-                records.extend(self.mails.reminder(event, inv_id, member_id, event_id=f"{inv_id}:rsvp-reminder"))
-            docs.append(
-                {
-                    "_id": inv_id,
-                    "event_id": event_id,
-                    "municipality": municipality,
-                    "member_id": member_id,
-                    "status": "waitlisted" if waitlisted else "invited",
-                    "seq": seq,
-                    "waitlist_position": seq if waitlisted else None,
-                    "guests": 0,
-                    "issued_at": now,
-                    "attended": None,
-                    **outbox_fields(records),
-                }
-            )
-        inserted = await self.repo.insert_invitations(docs)
-        self.notify()
+        inserted = 0
+        # Built, inserted and handed to the relay a chunk at a time: the first mails go out while the
+        # rest is written, and a process holds one chunk's documents and records, not the whole list.
+        for start in range(0, len(new_ids), INSERT_CHUNK):
+            docs: list[Doc] = []
+            for index, member_id in enumerate(new_ids[start : start + INSERT_CHUNK], start=start):
+                seq += 1
+                docs.append(self._new_invitation(event, member_id, seq, waitlisted=index >= len(invite), now=now))
+            inserted += await self.repo.insert_invitations(docs)
+            self.notify()
         log.info("invitations_issued", event_id=event_id, new=inserted, waitlisted=len(wait))
         return {
             "matching": len(found),
@@ -114,6 +93,37 @@ class Invitations(UseCases):
             "invited": len(invite),
             "waitlisted": len(wait),
             "already_invited": len(found) - len(new_ids),
+        }
+
+    def _new_invitation(self, event: Doc, member_id: str, seq: int, *, waitlisted: bool, now: datetime) -> Doc:
+        """Return a new invitation document with its outbox: the issued fact, and for an offer its mails."""
+        event_id, municipality = event["_id"], event["municipality"]
+        inv_id = f"{event_id}:{member_id}"
+        issued = InvitationIssued(
+            invitation_id=inv_id,
+            event_id=event_id,
+            municipality=municipality,
+            member_id=member_id,
+            waitlisted=waitlisted,
+            waitlist_position=seq if waitlisted else None,
+        )
+        # Deterministic CloudEvent ids: a repeated or resumed issue cannot request a second mail.
+        records = [self._record(issued, event_id=f"{inv_id}:issued")]
+        if not waitlisted:
+            records.append(self.mails.invitation_request(event, inv_id, member_id, "invitation"))
+            records.extend(self.mails.reminder(event, inv_id, member_id, event_id=f"{inv_id}:rsvp-reminder"))
+        return {
+            "_id": inv_id,
+            "event_id": event_id,
+            "municipality": municipality,
+            "member_id": member_id,
+            "status": "waitlisted" if waitlisted else "invited",
+            "seq": seq,
+            "waitlist_position": seq if waitlisted else None,
+            "guests": 0,
+            "issued_at": now,
+            "attended": None,
+            **outbox_fields(records),
         }
 
     async def invitations(self, municipality: str, event_id: str, status: str | None) -> list[Doc]:
