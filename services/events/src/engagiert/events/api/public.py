@@ -192,10 +192,7 @@ def _link_error(lang: Lang, path: str, exc: domain.LinkError) -> HTMLResponse:
 LangQuery = Annotated[Lang, Query(description="de (default) or en")]
 
 
-# HEAD too: mail servers' link checks and some mail programs ask with HEAD before they open a link.
-@router.api_route(
-    "/rsvp/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse, summary="The RSVP page (no login)"
-)
+@router.get("/rsvp/{token}", response_class=HTMLResponse, summary="The RSVP page (no login)")
 async def rsvp_page(token: str, request: Request, uc: RsvpUseCases, lang: LangQuery = "de") -> HTMLResponse:
     """Show the invitation and a form to accept (with guests) or decline."""
     path = request.url.path
@@ -206,6 +203,19 @@ async def rsvp_page(token: str, request: Request, uc: RsvpUseCases, lang: LangQu
     if event["status"] != "scheduled":
         return _message(lang, path, TEXT[lang]["error_heading"], TEXT[lang]["error_closed"], status=409, error=True)
     return _page(lang, path, _form(lang, path, invitation, event))
+
+
+# HEAD too: mail servers' link checks and some mail programs ask with HEAD before they open a link.
+# A route of its own, so the OpenAPI names the two operations apart (one route with both methods
+# gave both the same operation id).
+router.add_api_route(
+    "/rsvp/{token}",
+    rsvp_page,
+    methods=["HEAD"],
+    response_class=HTMLResponse,
+    summary="The RSVP page's status and headers, without the page (link checks)",
+    operation_id="rsvp_page_head",
+)
 
 
 @router.post("/rsvp/{token}", response_class=HTMLResponse, summary="Answer an invitation (no login)")
