@@ -322,7 +322,7 @@ async def invitations_to_mails(
                         first = now
                     if delivered >= size / 2 and half is None:
                         half = now
-                    if published is None and not await invitations.count_documents({PENDING: True}, limit=1):
+                    if published is None and await invitations.find_one({PENDING: True}, {"_id": 1}) is None:
                         published = now
                 elapsed = time.perf_counter() - origin
             result.update(

@@ -19,7 +19,6 @@ from email.message import EmailMessage
 from typing import Any
 
 import aiosmtplib
-import httpx
 
 from engagiert.notifications.config import NotificationsSettings
 from engagiert.notifications.main import create_app
@@ -28,17 +27,10 @@ from engagiert.shared.contracts import NotificationRequested
 from engagiert.shared.envelope import make_record
 from engagiert.shared.mongo import create_client
 from engagiert.shared.testing import StackEndpoints, app_client, create_test_topics, produce_records
+from engagiert.shared.testing.probes import Mailpit
 from engagiert.shared.testing.stack import resolve_stack
 
 AGS = "05774032"
-
-
-async def _mailpit_count(stack: StackEndpoints, subject: str) -> int:
-    """Return how many messages with exactly this (unique) subject Mailpit holds."""
-    async with httpx.AsyncClient(base_url=stack.mailpit_api_url, timeout=30) as mp:
-        resp = await mp.get("/api/v1/search", params={"query": f'subject:"{subject}"', "limit": 1})
-        resp.raise_for_status()
-        return int(resp.json()["messages_count"])
 
 
 async def _service_run(stack: StackEndpoints, size: int, run: str, timeout: float) -> dict[str, Any]:
@@ -57,6 +49,7 @@ async def _service_run(stack: StackEndpoints, size: int, run: str, timeout: floa
         log_level="WARNING",
     )
     subject = f"bench {run}"
+    mailpit = Mailpit(stack.mailpit_api_url)
     member_ids = [f"b-{run}-{i}" for i in range(size)]
     client = create_client(settings.mongodb_url, app_name="engagiert-bench")
     db = client[settings.database_name]
@@ -96,7 +89,7 @@ async def _service_run(stack: StackEndpoints, size: int, run: str, timeout: floa
             arrived = 0
             while arrived < size and time.perf_counter() - started < timeout:
                 await asyncio.sleep(1.0)
-                arrived = await _mailpit_count(stack, subject)
+                arrived = await mailpit.count(f'subject:"{subject}"')
                 if arrived and first is None:
                     first = time.perf_counter() - started
             into_mailpit = time.perf_counter() - started

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -39,15 +41,25 @@ def peak_rss_mib(pid: int) -> float | None:
     return None
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """Return one TLS context for every probe's client: building one loads the CA bundle (~50 ms of CPU)."""
+    return ssl.create_default_context()
+
+
 class Mailpit:
-    """Reads Mailpit's HTTP API: counts and lists messages by a search query (never deletes)."""
+    """Reads Mailpit's HTTP API: counts and lists messages by a search query (never deletes).
+
+    A bench polls it every second beside the services it measures: each call's client reuses one
+    TLS context instead of building its own.
+    """
 
     def __init__(self, api_url: str) -> None:
         self.api_url = api_url.rstrip("/")
 
     async def count(self, query: str) -> int:
         """Return how many messages match ``query`` (e.g. ``subject:"run-1234"``)."""
-        async with httpx.AsyncClient(base_url=self.api_url, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=self.api_url, timeout=30, verify=_tls()) as client:
             resp = await client.get("/api/v1/search", params={"query": query, "limit": 1})
             resp.raise_for_status()
             return int(resp.json()["messages_count"])
@@ -55,7 +67,7 @@ class Mailpit:
     async def messages(self, query: str, *, page: int = 500) -> list[dict[str, Any]]:
         """Return the summaries (``To``, ``MessageID``, ``Subject``, ...) of every message matching ``query``."""
         found: list[dict[str, Any]] = []
-        async with httpx.AsyncClient(base_url=self.api_url, timeout=60) as client:
+        async with httpx.AsyncClient(base_url=self.api_url, timeout=60, verify=_tls()) as client:
             while True:
                 resp = await client.get("/api/v1/search", params={"query": query, "start": len(found), "limit": page})
                 resp.raise_for_status()
