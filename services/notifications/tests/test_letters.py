@@ -311,7 +311,7 @@ def test_certificates_carry_the_holder_and_the_municipality() -> None:
 
 
 def test_a_process_that_only_sends_mail_does_not_load_the_pdf_library() -> None:
-    """fpdf2 (with fontTools and Pillow, about 45 MiB) is imported by the first PDF, not by the service's start."""
+    """fpdf2 (with fontTools and Pillow, about 24 MiB) is imported by the first PDF, not by the service's start."""
     import subprocess
     import sys
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -11,8 +12,10 @@ from engagiert.notifications.rendering import Renderer, complete_branding, html_
 from engagiert.notifications.repository import Doc, Repository
 from engagiert.shared.contracts.letters import LETTERS
 
-# ``printing`` (fpdf2 with fontTools and Pillow: about 45 MiB of a process) is imported by the
-# methods that lay out a PDF, so a process that only sends e-mail never loads it.
+# ``printing`` (fpdf2 with fontTools and Pillow: about 24 MiB of a process) is imported by the
+# methods that lay out a PDF, so a process that only sends e-mail never loads it. The layout runs
+# in a worker thread: a run of a few hundred letters takes seconds of CPU, during which the event
+# loop goes on sending mail and consuming (it gets the interpreter between the layout's steps).
 
 BRANDING_CACHE_SECONDS = 10.0
 """How long a process reuses a municipality's branding; another replica's change shows after this."""
@@ -81,7 +84,7 @@ class Branding:
             language=request.language,
             qr_url=str(params.get("rsvp_url") or params.get("verify_url") or "") or None,
         )
-        return printing.letters_pdf([letter], branding=complete_branding(branding))
+        return await asyncio.to_thread(printing.letters_pdf, [letter], branding=complete_branding(branding))
 
     async def certificate(self, municipality: str, kind: str, request: domain.CertificateRequest) -> bytes:
         """Return a certificate (``engagementnachweis`` or ``urkunde``) with the municipality's branding (PDF)."""
@@ -92,7 +95,8 @@ class Branding:
             **request.model_dump(exclude={"dated"}),
             dated=request.dated or utcnow().date(),
         )
-        return printing.certificate_pdf(certificate, branding=complete_branding(await self.branding_of(municipality)))
+        branding = complete_branding(await self.branding_of(municipality))
+        return await asyncio.to_thread(printing.certificate_pdf, certificate, branding=branding)
 
     async def letter_run_pdf(self, municipality: str, run: str) -> bytes | None:
         """Return one PDF with every printed letter of a sender run (for staff to print); None if it has none."""
@@ -112,4 +116,5 @@ class Branding:
             )
             for c in contents
         ]
-        return printing.letters_pdf(letters, branding=complete_branding(await self.branding_of(municipality)))
+        branding = complete_branding(await self.branding_of(municipality))
+        return await asyncio.to_thread(printing.letters_pdf, letters, branding=branding)
