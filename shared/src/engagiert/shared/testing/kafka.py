@@ -80,6 +80,82 @@ async def skip_history(bootstrap: str, group_id: str, topics: Sequence[str]) -> 
         await consumer.stop()
 
 
+async def caught_up_groups(bootstrap: str, prefix: str = "engagiert-") -> dict[str, dict[TopicPartition, int]]:
+    """Return, for every consumer group named ``prefix...``, the partitions it has read to their end now.
+
+    The mark :func:`skip_since` takes: a bench or test that writes to the shared topics marks the
+    local stack's own groups (``engagiert-registry``, ...) before and skips its records for them
+    after, so the stack's services do not work through them (and send their e-mails) when they
+    next run.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **aiokafka_options())
+    await admin.start()
+    try:
+        groups = [g[0] for g in await admin.list_consumer_groups() if str(g[0]).startswith(prefix)]
+        committed = {g: await admin.list_consumer_group_offsets(g) for g in groups}
+    finally:
+        await admin.close()
+    ends = await _end_offsets(bootstrap, {tp for offsets in committed.values() for tp in offsets})
+    return {
+        group: {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0 and meta.offset == ends.get(tp)}
+        for group, offsets in committed.items()
+    }
+
+
+async def skip_since(bootstrap: str, marks: dict[str, dict[TopicPartition, int]]) -> tuple[int, list[str]]:
+    """Move each marked group past what was written since the mark; return (records skipped, groups left).
+
+    Only partitions a group had read to their end at the mark and whose committed offset has not
+    moved since are moved to their end now: a group that was behind keeps its backlog, and a group
+    whose service ran meanwhile (it read on, or the broker refuses a commit while it has members)
+    is left alone and named in the answer.
+    """
+    skipped, left = 0, []
+    for group, marked in marks.items():
+        if not marked:
+            continue
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **aiokafka_options())
+        await admin.start()
+        try:
+            now = await admin.list_consumer_group_offsets(group, partitions=list(marked))
+        finally:
+            await admin.close()
+        ends = await _end_offsets(bootstrap, set(marked))
+        moves = {
+            tp: ends[tp]
+            for tp, offset in marked.items()
+            if tp in now and now[tp].offset == offset and ends.get(tp, offset) > offset
+        }
+        if any(tp in now and now[tp].offset != offset for tp, offset in marked.items()):
+            left.append(group)
+        if not moves:
+            continue
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, **aiokafka_options()
+        )
+        await consumer.start()
+        try:
+            consumer.assign(list(moves))
+            await consumer.commit(moves)
+            skipped += sum(end - marked[tp] for tp, end in moves.items())
+        except Exception:  # the group has members now: its service reads those records itself
+            left.append(group)
+        finally:
+            await consumer.stop()
+    return skipped, sorted(set(left))
+
+
+async def _end_offsets(bootstrap: str, partitions: set[TopicPartition]) -> dict[TopicPartition, int]:
+    if not partitions:
+        return {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **aiokafka_options())
+    await consumer.start()
+    try:
+        return dict(await consumer.end_offsets(list(partitions)))
+    finally:
+        await consumer.stop()
+
+
 async def produce_records(
     bootstrap: str,
     records: Sequence[OutgoingRecord | tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]],
