@@ -6,27 +6,15 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from engagiert.shared.settings import aiokafka_options
 from engagiert.shared.testing import StackEndpoints
-from engagiert.shared.testing.kafka import caught_up_groups, skip_since
+from engagiert.shared.testing.kafka import caught_up_groups, commit_offsets, skip_since
 from engagiert.shared.testing.kafka import produce_records as produce
 
 pytestmark = pytest.mark.integration
-
-
-async def _commit(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, **aiokafka_options()
-    )
-    await consumer.start()
-    try:
-        consumer.assign(list(offsets))
-        await consumer.commit(offsets)
-    finally:
-        await consumer.stop()
 
 
 async def _committed(bootstrap: str, group: str, tp: TopicPartition) -> int:
@@ -51,15 +39,15 @@ async def test_only_groups_caught_up_at_the_mark_and_not_read_on_skip_the_record
     prefix = f"benchskip-{uuid.uuid4().hex[:8]}-"
     caught, behind, reading = prefix + "caught", prefix + "behind", prefix + "reading"
     await produce(bootstrap, _records(topic, 4))
-    await _commit(bootstrap, caught, {tp: 4})
-    await _commit(bootstrap, behind, {tp: 1})  # a stopped service with a backlog of its own
-    await _commit(bootstrap, reading, {tp: 4})
+    await commit_offsets(bootstrap, caught, {tp: 4})
+    await commit_offsets(bootstrap, behind, {tp: 1})  # a stopped service with a backlog of its own
+    await commit_offsets(bootstrap, reading, {tp: 4})
 
     marks = await caught_up_groups(bootstrap, prefix)
     assert marks == {caught: {tp: 4}, behind: {}, reading: {tp: 4}}
 
     await produce(bootstrap, _records(topic, 6))  # the bench's records
-    await _commit(bootstrap, reading, {tp: 7})  # a service that ran meanwhile read some of them
+    await commit_offsets(bootstrap, reading, {tp: 7})  # a service that ran meanwhile read some of them
     skipped, left = await skip_since(bootstrap, marks)
 
     assert (skipped, left) == (6, [reading])

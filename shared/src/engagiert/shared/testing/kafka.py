@@ -68,16 +68,7 @@ async def skip_history(bootstrap: str, group_id: str, topics: Sequence[str]) -> 
     partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t.get("partitions") or []]
     if len(partitions) < len(topics):
         raise RuntimeError(f"no partitions found for some of {list(topics)}: {described}")
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False, **aiokafka_options()
-    )
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets(partitions)
-        consumer.assign(partitions)
-        await consumer.commit(ends)
-    finally:
-        await consumer.stop()
+    await commit_offsets(bootstrap, group_id, await _end_offsets(bootstrap, set(partitions)))
 
 
 async def caught_up_groups(bootstrap: str, prefix: str = "engagiert-") -> dict[str, dict[TopicPartition, int]]:
@@ -130,19 +121,25 @@ async def skip_since(bootstrap: str, marks: dict[str, dict[TopicPartition, int]]
             left.append(group)
         if not moves:
             continue
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, **aiokafka_options()
-        )
-        await consumer.start()
         try:
-            consumer.assign(list(moves))
-            await consumer.commit(moves)
+            await commit_offsets(bootstrap, group, moves)
             skipped += sum(end - marked[tp] for tp, end in moves.items())
         except Exception:  # the group has members now: its service reads those records itself
             left.append(group)
-        finally:
-            await consumer.stop()
     return skipped, sorted(set(left))
+
+
+async def commit_offsets(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
+    """Commit ``offsets`` for ``group`` from outside it (the broker refuses while the group has members)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, **aiokafka_options()
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(offsets))
+        await consumer.commit(offsets)
+    finally:
+        await consumer.stop()
 
 
 async def _end_offsets(bootstrap: str, partitions: set[TopicPartition]) -> dict[TopicPartition, int]:
