@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,8 +62,8 @@ class RecordPublisher:
                 )
             futures.append(future)
         await asyncio.gather(*futures)
-        for record in records:
-            PUBLISHED.labels(topic=record.topic).inc()
+        for topic, count in Counter(record.topic for record in records).items():
+            PUBLISHED.labels(topic=topic).inc(count)
 
     async def send(self, record: OutgoingRecord) -> None:
         """Send one record and wait for the acknowledgement."""
