@@ -68,7 +68,7 @@ async def skip_history(bootstrap: str, group_id: str, topics: Sequence[str]) -> 
     partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t.get("partitions") or []]
     if len(partitions) < len(topics):
         raise RuntimeError(f"no partitions found for some of {list(topics)}: {described}")
-    await commit_offsets(bootstrap, group_id, await _end_offsets(bootstrap, set(partitions)))
+    await commit_offsets(bootstrap, group_id, await partition_end_offsets(bootstrap, set(partitions)))
 
 
 async def caught_up_groups(bootstrap: str, prefix: str = "engagiert-") -> dict[str, dict[TopicPartition, int]]:
@@ -86,7 +86,7 @@ async def caught_up_groups(bootstrap: str, prefix: str = "engagiert-") -> dict[s
         committed = {g: await admin.list_consumer_group_offsets(g) for g in groups}
     finally:
         await admin.close()
-    ends = await _end_offsets(bootstrap, {tp for offsets in committed.values() for tp in offsets})
+    ends = await partition_end_offsets(bootstrap, {tp for offsets in committed.values() for tp in offsets})
     return {
         group: {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0 and meta.offset == ends.get(tp)}
         for group, offsets in committed.items()
@@ -111,7 +111,7 @@ async def skip_since(bootstrap: str, marks: dict[str, dict[TopicPartition, int]]
             now = await admin.list_consumer_group_offsets(group, partitions=list(marked))
         finally:
             await admin.close()
-        ends = await _end_offsets(bootstrap, set(marked))
+        ends = await partition_end_offsets(bootstrap, set(marked))
         moves = {
             tp: ends[tp]
             for tp, offset in marked.items()
@@ -142,7 +142,8 @@ async def commit_offsets(bootstrap: str, group: str, offsets: dict[TopicPartitio
         await consumer.stop()
 
 
-async def _end_offsets(bootstrap: str, partitions: set[TopicPartition]) -> dict[TopicPartition, int]:
+async def partition_end_offsets(bootstrap: str, partitions: set[TopicPartition]) -> dict[TopicPartition, int]:
+    """Return the current end offset of each of ``partitions`` (where records produced from now on start)."""
     if not partitions:
         return {}
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **aiokafka_options())

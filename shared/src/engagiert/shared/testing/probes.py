@@ -17,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from engagiert.shared.mongo import create_client
 from engagiert.shared.settings import aiokafka_options
+from engagiert.shared.testing.kafka import partition_end_offsets
 
 
 async def drop_databases(mongodb_url: str, names: list[str]) -> None:
@@ -85,14 +86,8 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         described = await admin.describe_topics([topic])
     finally:
         await admin.close()
-    partitions = [TopicPartition(topic, p["partition"]) for t in described for p in t.get("partitions") or []]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **aiokafka_options())
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
-    return {tp.partition: offset for tp, offset in ends.items()}
+    partitions = {TopicPartition(topic, p["partition"]) for t in described for p in t.get("partitions") or []}
+    return {tp.partition: offset for tp, offset in (await partition_end_offsets(bootstrap, partitions)).items()}
 
 
 async def records_since(
