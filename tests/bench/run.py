@@ -148,6 +148,12 @@ def ratios(results: dict[str, Any]) -> dict[str, float]:
     plain_mail_time = invitations / smtp if invitations and smtp else None
     found: dict[str, float | None] = {
         "relay_records_per_s_over_aiokafka_produce_per_s": _over(_get(results, "relay", "records_per_s"), produce),
+        "relay_records_per_s_over_store_read_and_clear_per_s": _over(
+            _get(results, "relay", "records_per_s"), _get(results, "relay", "store_read_and_clear_records_per_s")
+        ),
+        "store_read_and_clear_per_s_over_aiokafka_produce_per_s": _over(
+            _get(results, "relay", "store_read_and_clear_records_per_s"), produce
+        ),
         "events_publish_records_per_s_over_aiokafka_produce_per_s": _over(events_publish_rate, produce),
         "registry_inbound_per_s_over_plain_consume_bulk_insert_per_s": _get(results, "registry", "ratio"),
         "registry_inbound_with_history_per_s_over_plain_consume_bulk_insert_per_s": _get(
