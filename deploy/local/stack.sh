@@ -843,11 +843,11 @@ start_postgres() {
     [[ $EUID -eq 0 ]] && run_as=(runuser -u postgres --)
     # The log keeps no statement data: a refused statement (a document PostgreSQL rejects) would
     # otherwise be logged with the document, names included (log_min_error_statement, CONTEXT).
-    # plan_cache_mode: FerretDB prepares each statement once per connection, and after five runs
-    # PostgreSQL may keep a generic plan made while the table was still small: a lookup by `_id`
-    # in a list (`= ANY($1)`) then stayed a sequential scan comparing every row with every id
-    # (2 s instead of 50 ms at 20,000 rows) until autovacuum next analysed the table, up to a
-    # minute later. Planning with the actual values each time costs a few dozen microseconds.
+    # plan_cache_mode: FerretDB prepares each statement once per connection; a lookup by `_id` in
+    # a list (`_jsonb->$1 = ANY($2)`) sometimes ran as a sequential scan comparing every row with
+    # every id (2 s instead of 50 ms at 20,000 rows) until autovacuum next analysed the table,
+    # most likely a generic plan kept after five runs (it cannot use the index). Custom plans make
+    # the list a constant, hashed even in a scan; planning each time costs microseconds.
     launch postgres "${run_as[@]}" "$PG_BIN/postgres" -D "$POSTGRES_DATA_DIR" \
       -c listen_addresses=127.0.0.1 -c port="$POSTGRES_PORT" -c unix_socket_directories="$sockets" \
       -c fsync=on -c synchronous_commit=off -c max_connections=300 -c shared_buffers=128MB \
