@@ -15,7 +15,6 @@ import uuid
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-from pymongo import ASCENDING
 
 from engagiert.shared.contracts import MemberStatusChanged
 from engagiert.shared.envelope import make_record
@@ -81,7 +80,6 @@ async def outbox_relay(stack: StackEndpoints, docs: int, *, per_doc: int = PER_D
         left = await coll.count_documents({PENDING: True})
         store = db["store_only"]
         await _stored(store, _aggregates(docs, per_doc, topic))
-        await store.create_index([(PENDING, ASCENDING)], name="outbox_pending")
         store_s, store_records = await _read_and_clear(store)
     finally:
         await broker.stop()
@@ -99,7 +97,9 @@ async def outbox_relay(stack: StackEndpoints, docs: int, *, per_doc: int = PER_D
 
 
 async def _read_and_clear(coll: Any) -> tuple[float, int]:
-    """Read every pending document and clear its outbox as the relay does, without publishing; (seconds, records)."""
+    """Read every pending document and clear it with the relay's own guarded update, publishing nothing; (seconds, records)."""
+    relay = OutboxRelay(collections=[coll], publisher=RecordPublisher(KafkaBroker()))  # its publisher is never used
+    await relay.ensure_indexes()
     records = 0
     started = time.perf_counter()
     while True:
@@ -107,12 +107,5 @@ async def _read_and_clear(coll: Any) -> tuple[float, int]:
         if not docs:
             return time.perf_counter() - started, records
         for start in range(0, len(docs), CLEAR_CHUNK):
-            chunk = docs[start : start + CLEAR_CHUNK]
-            await coll.update_many(
-                {
-                    "_id": {"$in": [d["_id"] for d in chunk]},
-                    "$or": [{"_id": d["_id"], OUTBOX: d[OUTBOX]} for d in chunk],
-                },
-                {"$set": {OUTBOX: [], PENDING: False}},
-            )
+            await relay._clear_unchanged(coll, docs[start : start + CLEAR_CHUNK])  # the relay's own query
         records += sum(len(d[OUTBOX]) for d in docs)

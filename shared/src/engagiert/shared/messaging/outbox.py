@@ -213,6 +213,14 @@ class OutboxRelay:
         turns: asyncio.Queue[tuple[list[dict[str, Any]], asyncio.Task[None]] | None] = asyncio.Queue()
         clearer = asyncio.create_task(self._clear_in_turn(coll, turns))
         oldest = 0.0
+
+        def hand_over(chunk: list[dict[str, Any]]) -> None:
+            nonlocal oldest
+            self._pending = True  # until a drain ends with everything published
+            oldest = max(oldest, oldest_entry_age(chunk))
+            sending.append((chunk, asyncio.create_task(self._publisher.send_many(_records(chunk)))))
+            turns.put_nowait(sending[-1])
+
         try:
             chunk: list[dict[str, Any]] = []
             pending = coll.find({PENDING: True}, {OUTBOX: 1}, batch_size=CLEAR_CHUNK).limit(self._batch)
@@ -221,18 +229,12 @@ class OutboxRelay:
                     seen.append(doc)
                     chunk.append(doc)
                     if len(chunk) == CLEAR_CHUNK:
-                        self._pending = True  # until a drain ends with everything published
-                        oldest = max(oldest, oldest_entry_age(chunk))
-                        sending.append((chunk, asyncio.create_task(self._publisher.send_many(_records(chunk)))))
-                        turns.put_nowait(sending[-1])
+                        hand_over(chunk)
                         chunk = []
                         if clearer.done():
                             break  # a chunk was refused: read no further
             if chunk:
-                self._pending = True
-                oldest = max(oldest, oldest_entry_age(chunk))
-                sending.append((chunk, asyncio.create_task(self._publisher.send_many(_records(chunk)))))
-                turns.put_nowait(sending[-1])
+                hand_over(chunk)
         finally:
             turns.put_nowait(None)
             OUTBOX_OLDEST_PENDING_SECONDS.labels(collection=coll.name).set(oldest)
